@@ -1,0 +1,5 @@
+import sys
+
+from rldistill.cli import main
+
+sys.exit(main())
