@@ -1,0 +1,189 @@
+"""The ``program`` verifier: run a completion's code against tests in the sandbox.
+
+``answer`` is JSON, one of:
+
+- function tasks: ``{"tests": ..., "entry_point": "f"}``. ``tests`` is Python
+  source: a list of statements (MBPP's ``test_list``; one test each), a string
+  of top-level asserts (each top-level statement containing an assert is one
+  test; statements before it are its set-up), or HumanEval's ``test`` field as
+  shipped, which defines ``check(candidate)``: then ``check`` is called once on
+  the entry point and is one test. Optional ``"setup"`` (MBPP's
+  ``test_setup_code``) runs after the code, in the code's process.
+- stdin/stdout tasks: ``{"inputs": [...], "outputs": [...]}``; each case is one
+  fresh process; a case passes when it exits 0 and its stdout equals the
+  output up to trailing whitespace on each line and trailing blank lines.
+
+Both take optional ``"all_or_nothing": true`` and ``"timeout": seconds``. The
+code is the last fenced code block of the completion (an unclosed final fence
+counts, since generations get cut off), or the whole completion when it has
+none. Score: the fraction of tests passed (``program``), or 1/0
+(``program_strict``, or the row's ``all_or_nothing``). Reasons: ``ok``,
+``wrong_output``, ``runtime_error`` (the code does not load), ``timeout``,
+``no_code``; ``score=None`` with ``parse_error`` (a bad answer) or
+``sandbox_error``.
+
+The verdict is decided here, outside the sandbox, from the harness's records:
+their nonce, their count (equal to the number of tests counted here), and for
+stdio the outputs, which never enter the sandbox. Exit codes and printed
+markers are never read. Isolation and what it leaves open: ``verifiers.sandbox``.
+
+>>> import json
+>>> ans = json.dumps({"tests": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], "entry_point": "add"})
+>>> program("```python\\ndef add(a, b):\\n    return a + b\\n```", ans)
+Verdict(score=1.0, reason='ok')
+>>> program("def add(a, b):\\n    return 3", ans)
+Verdict(score=0.5, reason='wrong_output')
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+
+from verifiers import sandbox
+from verifiers.registry import Verdict, register
+
+DEFAULT_TIMEOUT = 10.0  # seconds of wall clock per run (load + every test)
+MAX_TIMEOUT = 60.0  # a row may ask for more than the default, up to this
+POOL_GRACE = 5.0  # the pool's limit is the run's plus this (zygote start, kill, teardown)
+MAX_CODE = 256 << 10
+
+_FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
+_OPEN_FENCE = re.compile(r"```[^\n`]*\n")
+
+
+def extract_code(completion: str) -> str:
+    """The last fenced code block, an unclosed final fence, or the whole text.
+
+    >>> extract_code("Try:\\n```python\\nx = 1\\n```\\nthen\\n```py\\nx = 2\\n```")
+    'x = 2\\n'
+    """
+    blocks = _FENCE.findall(completion)
+    last_close = completion.rfind("```")
+    if blocks:
+        # An opening fence after the last complete block: the generation was cut off inside it.
+        tail = completion[completion.rfind(blocks[-1]) + len(blocks[-1]) + 3:]
+        m = _OPEN_FENCE.search(tail)
+        return tail[m.end():] if m else blocks[-1]
+    m = None
+    for m in _OPEN_FENCE.finditer(completion):
+        pass
+    if m is not None:
+        return completion[m.end():]
+    return completion if last_close < 0 else completion.replace("```", "")
+
+
+def _test_units(tests) -> tuple[str, list[str], str]:
+    """(kind, tests, prelude): split test source into counted units, parsed here (never run)."""
+    if isinstance(tests, list):
+        if not all(isinstance(t, str) for t in tests):
+            raise ValueError("tests must be strings")
+        tests = [t for t in tests if t.strip()]
+        joined = "\n".join(tests)
+        if "def check" not in joined:
+            for t in tests:
+                ast.parse(t)
+            return "asserts", tests, ""
+        tests = joined
+    if not isinstance(tests, str):
+        raise ValueError("tests must be a string or a list of strings")
+    tree = ast.parse(tests)
+    if any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
+        # HumanEval: keep the definitions, drop a trailing `check(...)` call; we call it ourselves.
+        body = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                                             and getattr(n.value.func, "id", None) == "check")]
+        return "check", [], ast.unparse(ast.Module(body=body, type_ignores=[]))
+    units, pending = [], []
+    for node in tree.body:
+        pending.append(ast.get_source_segment(tests, node) or ast.unparse(node))
+        if any(isinstance(n, ast.Assert) for n in ast.walk(node)):
+            units.append("\n".join(pending))
+            pending = []
+    if pending and not units:
+        units.append("\n".join(pending))
+    elif pending:
+        units[-1] += "\n" + "\n".join(pending)
+    return "asserts", units, ""
+
+
+def _normalise_output(text: str) -> str:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def check_program(completion: str, answer: str, *, all_or_nothing: bool = False,
+                  timeout: float = DEFAULT_TIMEOUT) -> Verdict:
+    """Score ``completion`` against the tests in ``answer`` (see the module docstring)."""
+    try:
+        spec = json.loads(answer)
+        if not isinstance(spec, dict):
+            raise ValueError("answer must be a JSON object")
+        all_or_nothing = bool(spec.get("all_or_nothing", all_or_nothing))
+        timeout = min(float(spec.get("timeout", timeout)), MAX_TIMEOUT)
+        if "inputs" in spec:
+            inputs, outputs = spec["inputs"], spec["outputs"]
+            if not (isinstance(inputs, list) and isinstance(outputs, list) and len(inputs) == len(outputs)
+                    and all(isinstance(x, str) for x in inputs + outputs) and inputs):
+                raise ValueError("inputs and outputs must be equal-length lists of strings")
+            mode, run_spec, setup, expected = "stdio", {"inputs": inputs}, "", len(inputs)
+        else:
+            kind, units, prelude = _test_units(spec["tests"])
+            entry = spec.get("entry_point") or ""
+            if kind == "check" and not entry:
+                raise ValueError("HumanEval-style tests need an entry_point")
+            expected = 1 if kind == "check" else len(units)
+            if expected == 0:
+                raise ValueError("no tests")
+            setup = spec.get("setup") or ""
+            mode = "function"
+            run_spec = {"kind": kind, "tests": units, "prelude": prelude, "entry_point": entry, "expected": expected}
+    except (ValueError, KeyError, TypeError, SyntaxError, RecursionError) as e:
+        return Verdict(None, f"parse_error: {type(e).__name__}")
+    if not isinstance(completion, str):
+        return Verdict(0.0, "no_code")
+    code = extract_code(completion)
+    if not code.strip():
+        return Verdict(0.0, "no_code")
+    if len(code) > MAX_CODE:
+        return Verdict(0.0, "too_long")
+    res = sandbox.run(code, run_spec, mode=mode, setup=setup, limits=sandbox.Limits(timeout=timeout))
+    if res.timed_out:
+        return Verdict(0.0, "timeout")
+    if res.error or not res.done:
+        # The harness died or its channel broke. It only runs trusted code, so blame the sandbox,
+        # unless the user process took the whole tree down (memory, process limits): score 0.
+        return Verdict(0.0, "runtime_error") if not res.error else Verdict(None, "sandbox_error")
+    recs = res.records
+    if len(recs) != expected or [r.get("i") for r in recs] != list(range(expected)):
+        return Verdict(None, "sandbox_error")
+    if mode == "stdio":
+        passed = sum(1 for r, want in zip(recs, spec["outputs"])
+                     if r.get("status") == 0 and type(r.get("out")) is str
+                     and _normalise_output(r["out"]) == _normalise_output(want))
+    else:
+        if all(str(r.get("err", "")).startswith("load_error:") for r in recs):
+            return Verdict(0.0, "runtime_error")
+        passed = sum(1 for r in recs if r.get("ok") is True)
+    if passed == expected:
+        return Verdict(1.0, "ok")
+    return Verdict(0.0 if all_or_nothing else passed / expected, "wrong_output")
+
+
+@register("program")
+def program(completion: str, answer: str) -> Verdict:
+    """Fraction of tests passed (see the module docstring)."""
+    return check_program(completion, answer)
+
+
+@register("program_strict")
+def program_strict(completion: str, answer: str) -> Verdict:
+    """All tests or nothing."""
+    return check_program(completion, answer, all_or_nothing=True)
+
+
+# The pool's default per-call limit: the run's wall clock plus start-up and teardown. A row that
+# asks for a longer "timeout" needs a longer pool timeout too.
+program.timeout = program_strict.timeout = DEFAULT_TIMEOUT + POOL_GRACE
