@@ -132,6 +132,13 @@ class Example:
     def steps(self) -> list[Step]:
         return self.analysis[1]
 
+    @cached_property
+    def given(self) -> frozenset:
+        """Quantities the prompt states."""
+        from rldistill.equations import numbers_in
+
+        return frozenset(numbers_in(self.prompt))
+
     @property
     def final(self) -> int | None:
         return next((s.index for s in self.steps if s.final), None)
@@ -273,12 +280,41 @@ def rule(ex: Example, budget=None, granularity="compact", **_) -> str | None:
     return fit_budget(ex, kept, granularity, budget)
 
 
-def _producers(steps: list[Step]) -> dict[str, list[int]]:
+def bindings(st: list[Step], given=frozenset()) -> list[tuple[int, str, int]]:
+    """``[(t, v, p), ...]``: step ``t`` uses quantity ``v``, which step ``p`` computed for it.
+
+    ``p`` is the latest step before ``t`` that computed ``v`` and is not a re-check
+    (else, when only re-checks computed it, the latest re-check). A value the
+    prompt gives is bound only to a real computation of it (a ``compute`` step):
+    a slip or a re-check that happens to produce a given number does not make
+    later uses of that number depend on it.
+    """
     prod: dict[str, list[int]] = {}
-    for s in steps:
-        for v in s.results:
-            prod.setdefault(v, []).append(s.index)
-    return prod
+    out = []
+    for t in st:
+        for v in t.uses:
+            ps = prod.get(v, [])
+            if v in given:
+                ps = [r for r in ps if st[r].role == "compute"]
+            else:
+                ps = [r for r in ps if st[r].role != "verify"] or ps
+            if ps:
+                out.append((t.index, v, ps[-1]))
+        if t.check != "fail":
+            for v in t.results:
+                prod.setdefault(v, []).append(t.index)
+    return out
+
+
+def _supported(st: list[Step], kept, t: int, v: str, p: int) -> bool:
+    """Is ``v`` still computed for ``t``? Its producer ``p`` is kept; or ``p`` was a re-check and a kept
+    step before ``t`` computes ``v`` the same way (same left side: ``9/3=3`` and "... so 9/3=3 is correct")."""
+    if p in kept:
+        return True
+    if st[p].role != "verify":
+        return False
+    ways = st[p].produces[v]
+    return any(r in kept and st[r].check != "fail" and st[r].produces.get(v, frozenset()) & ways for r in range(t))
 
 
 @register_compressor("steps")
@@ -286,33 +322,31 @@ def steps(ex: Example, budget=None, granularity="compact", **_) -> str | None:
     """Keep the steps whose results feed the final answer (backward slice over quantities)."""
     if ex.final is None:
         return None
-    st, prod = ex.steps, _producers(ex.steps)
+    st = ex.steps
+    need: dict[int, list[tuple[str, int]]] = {}
+    for t, v, p in bindings(st, ex.given):
+        need.setdefault(t, []).append((v, p))
     kept, todo = {ex.final}, [ex.final]
     while todo:
         t = todo.pop()
-        for v in st[t].uses:
-            # The earliest step before t that computes v without a wrong equation (later ones re-check it).
-            r = next((r for r in prod.get(v, ()) if r < t and st[r].check != "fail"), None)
-            if r is not None and r not in kept:
-                kept.add(r)
-                todo.append(r)
+        for v, p in need.get(t, ()):
+            if st[p].role == "verify":  # bound to a re-check: keep the first computation it re-checks
+                ways = st[p].produces[v]
+                p = next((r.index for r in st[:p] if r.check != "fail" and r.produces.get(v, frozenset()) & ways), p)
+            if p not in kept:
+                kept.add(p)
+                todo.append(p)
     return fit_budget(ex, kept, granularity, budget)
 
 
-def _supported(st: list[Step], prod: dict[str, list[int]], kept: set[int], t: int, v: str) -> bool:
-    """Is quantity ``v`` that step ``t`` uses still computed before it? (Prompt values count only if no step computed them first.)"""
-    ps = prod.get(v, ())
-    if not ps or ps[0] >= t:
-        return True
-    return any(r < t and r in kept for r in ps)
-
-
 def derivation_holds(ex: Example, kept: set[int]) -> bool:
-    """The verification ``verified`` applies to a set of kept steps (the final answer is checked by the caller)."""
-    st, prod = ex.steps, _producers(ex.steps)
-    if ex.final is None or ex.final not in kept:
+    """What ``verified`` checks of a set of kept steps (the final answer itself is verified by the caller):
+    the final step is kept, no kept step has a wrong equation, and every quantity a kept step uses
+    is still computed for it by an earlier kept step."""
+    st = ex.steps
+    if ex.final is None or ex.final not in kept or any(st[t].check == "fail" for t in kept):
         return False
-    return all(st[t].check != "fail" and all(_supported(st, prod, kept, t, v) for v in st[t].uses) for t in kept)
+    return all(_supported(st, kept, t, v, p) for t, v, p in bindings(st, ex.given) if t in kept)
 
 
 @register_compressor("verified")
@@ -320,20 +354,17 @@ def verified(ex: Example, budget=None, granularity="equations", proxy=None, **_)
     """Greedy ablation: delete a step only if the rest still verifies (see the module docstring)."""
     if ex.final is None:
         return None
-    st, prod = ex.steps, _producers(ex.steps)
-    users: dict[str, list[int]] = {}
-    for s in st:
-        for v in s.uses:
-            users.setdefault(v, []).append(s.index)
+    st = ex.steps
+    by_value: dict[str, list[tuple[int, str, int]]] = {}
+    for t, v, p in bindings(st, ex.given):
+        by_value.setdefault(v, []).append((t, v, p))
     kept = {s.index for s in st}
 
     def can_delete(i: int) -> bool:
-        for v in st[i].results:
-            for t in users.get(v, ()):
-                if t > i and t in kept:
-                    if not any(r < t and r != i and r in kept for r in prod[v]) and prod[v][0] < t:
-                        return False
-        return True
+        kept.discard(i)
+        ok = all(_supported(st, kept, t, v, p) for v in st[i].results for t, _, p in by_value.get(v, ()) if t in kept)
+        kept.add(i)
+        return ok
 
     # Wrong equations first: a kept step must check. If one cannot go, the row does not verify.
     for s in st:

@@ -34,6 +34,11 @@ class DataArguments:
     default_verifier: str = field(
         default="math", metadata={"help": "Verifier for rows without a `verifier` column."}
     )
+    prompt_as_chat: bool = field(
+        default=False,
+        metadata={"help": "Wrap string prompts (and SFT completions) as chat messages so the tokenizer's chat "
+                  "template applies (for instruct models); string prompts are otherwise used as plain text."},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training rows."})
     seen_ids_dir: str | None = field(
         default=None,

@@ -30,7 +30,7 @@ from trl import GRPOTrainer
 _PAD = {
     "prompt_ids": (True, None), "prompt_mask": (True, 0), "completion_ids": (False, None), "completion_mask": (False, 0),
     "old_per_token_logps": (False, 0.0), "ref_per_token_logps": (False, 0.0), "sampling_per_token_logps": (False, 0.0),
-    "tool_mask": (False, 1),
+    "tool_mask": (False, 1), "importance_sampling_ratio": (False, 1.0),
 }
 
 

@@ -28,7 +28,7 @@ _WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen twenty".split())}
 _WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
-               "hundred": 100, "thousand": 1000, "million": 1000000, "twice": 2, "double": 2, "triple": 3, "half": Fraction(1, 2)})
+               "hundred": 100, "thousand": 1000, "million": 1000000, "twice": 2, "thrice": 3})
 
 _NUM = r"\d++(?:\.\d++)?+"
 _THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3})((?:,\d{3})+)(?![\d])")
@@ -261,8 +261,13 @@ def _literal(side: str, latex: bool) -> str | None:
     return key(Fraction(int(m.group(1)), int(m.group(2)))) if m and int(m.group(2)) else None
 
 
-def _check_chain(eq: str, latex: bool) -> list[tuple[bool, str | None]]:
-    """``[(holds, key of the right side if it is a bare number), ...]`` for each checkable link."""
+def _sig(expr: str) -> str:
+    # "how" a number was computed, loosely: (21)/(3), 21/3 and 21 / 3 are one computation
+    return re.sub(r"[\s()]+", "", expr)
+
+
+def _check_chain(eq: str, latex: bool) -> list[tuple[bool, str | None, str]]:
+    """``[(holds, key of the right side if it is a bare number, the left side normalised), ...]`` per checkable link."""
     conv = latex_to_expr if latex else _plain
     sides, links = [], []  # links[i] is the relation between sides[i] and sides[i+1]
     for a_i, part in enumerate(re.split(r"\\approx|≈", eq)):
@@ -272,9 +277,10 @@ def _check_chain(eq: str, latex: bool) -> list[tuple[bool, str | None]]:
             sides.append(side)
     out = []
     for (x, y), approx in zip(zip(sides, sides[1:]), links):
-        v = holds(conv(x), conv(y), approx=approx)
+        cx = conv(x)
+        v = holds(cx, conv(y), approx=approx)
         if v is not None:
-            out.append((v, _literal(y, latex)))
+            out.append((v, _literal(y, latex), _sig(cx)))
     return out
 
 
@@ -284,19 +290,21 @@ def _plain(s: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def check_text(text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+def check_text(text: str) -> tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Check every closed-form equation in ``text``.
 
     Returns ``(status, equations, results)``: status ``"ok"`` (at least one
     checked, all hold), ``"fail"`` (one does not hold) or ``"none"`` (nothing
     checkable); ``equations`` are the equation strings found, verbal ones
-    rewritten as ``a op b = c``; ``results`` the keys of the bare numbers that
-    a holding equation produces on its right side.
+    rewritten as ``a op b = c``; ``results`` the ``(key, how)`` pairs of the
+    bare numbers that a holding equation produces on its right side, ``how``
+    being its left side normalised (two steps that compute the same number
+    the same way are recomputations of one another).
 
     >>> check_text("So 12 + 7 = 19, then 19 × 3 = 56.")
-    ('fail', ('12 + 7 = 19', '19 × 3 = 56'), ('19',))
+    ('fail', ('12 + 7 = 19', '19 × 3 = 56'), (('19', '12+7'),))
     >>> check_text(r"each side is \\( \\frac{21}{3} = 7 \\) inches")
-    ('ok', ('\\\\( \\\\frac{21}{3} = 7 \\\\)',), ('7',))
+    ('ok', ('\\\\( \\\\frac{21}{3} = 7 \\\\)',), (('7', '21/3'),))
     """
     text = _clean(text)
     links: list[tuple[bool, str | None]] = []
@@ -326,6 +334,6 @@ def check_text(text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
         eqs.append((m.start(), eq))
         if not _NOT_EQ.search(rest[max(0, m.start() - 1):m.end() + 1]):
             links += _check_chain(eq, latex=False)
-    status = "none" if not links else ("ok" if all(v for v, _ in links) else "fail")
-    results = tuple(dict.fromkeys(k for v, k in links if v and k is not None))
+    status = "none" if not links else ("ok" if all(v for v, _, _ in links) else "fail")
+    results = tuple(dict.fromkeys((k, how) for v, k, how in links if v and k is not None))
     return status, tuple(e for _, e in sorted(eqs)), results

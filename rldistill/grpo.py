@@ -20,7 +20,7 @@ from __future__ import annotations
 from rldistill.config import GRPOScriptArguments, normalize_resume, run_cli
 
 
-def main(script_args, training_args, model_args):
+def build_trainer(script_args, training_args, model_args):
     from trl import get_peft_config
 
     from rldistill.dynamic_sampling import DynamicSamplingGRPOTrainer
@@ -45,7 +45,15 @@ def main(script_args, training_args, model_args):
         eval_dataset=evals, processing_class=tokenizer, peft_config=get_peft_config(model_args),
         dynamic_sampling=script_args.dynamic_sampling, max_rounds=script_args.dynamic_sampling_max_rounds,
         seen_ids_dir=script_args.seen_ids_dir)
-    trainer.train(resume_from_checkpoint=normalize_resume(training_args.resume_from_checkpoint, training_args.output_dir))
+    return trainer
+
+
+def main(script_args, training_args, model_args):
+    trainer = build_trainer(script_args, training_args, model_args)
+    resume = normalize_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if resume:
+        trainer.accelerator.print(f"resuming from {resume}")
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     trainer.accelerator.print(f"saved the GRPO model and tokenizer to {training_args.output_dir}")
     trainer.end()

@@ -159,7 +159,8 @@ class Step:
     sep: str = "\n"  # what joined it to the previous step in the source: " ", "\n" or "\n\n"
     role: str = "filler"
     uses: frozenset = field(default_factory=frozenset)  # quantity keys the step reads
-    results: frozenset = field(default_factory=frozenset)  # quantity keys it computes or states as results
+    results: frozenset = field(default_factory=frozenset)  # quantity keys it computes or mentions first
+    produces: dict = field(default_factory=dict)  # result key -> how it was computed (normalised left sides, or "mention")
     check: str = "none"  # equations: "ok" (all checkable ones hold), "fail", or "none" (nothing checkable)
     equations: tuple = ()  # equation strings found in the step (for the "equations" granularity)
     final: bool = False  # holds the final boxed answer
@@ -242,8 +243,16 @@ def analyse(completion: str, prompt: str = "", unit: str = "sentence", answer: s
     for s in steps:
         nums = numbers_in(s.text)
         s.check, s.equations, eq_results = check_text(s.text)
-        # A step produces what its holding equations compute, and any number it is the first to mention.
-        s.results = frozenset(set(eq_results) | {n for n in nums if n not in seen})
+        # A step produces what its holding equations compute (and how: the left side), and any number
+        # it is the first to mention (how: "mention").
+        how: dict[str, set] = {}
+        for k, lhs in eq_results:
+            how.setdefault(k, set()).add(lhs)
+        for n in nums:
+            if n not in seen:
+                how.setdefault(n, set()).add("mention")
+        s.produces = {k: frozenset(v) for k, v in how.items()}
+        s.results = frozenset(how)
         s.uses = frozenset(set(nums) - s.results)
         s.final = s.index == final
         seen |= set(nums)
@@ -265,7 +274,9 @@ def final_index(steps: list[Step]) -> int | None:
 
 
 def _assign_roles(steps: list[Step], given: set[str], prompt_words: set[str]) -> None:
-    established: set[str] = set()
+    established: set[str] = set()  # values some earlier step produced
+    ways: dict[tuple[str, str], int] = {}  # (value, how) -> the latest step that produced it
+    last: dict[str, int] = {}  # value -> the latest step that produced it and was not a re-check
     used_later: dict[int, set[str]] = {}
     later: set[str] = set()
     for s in reversed(steps):
@@ -273,7 +284,14 @@ def _assign_roles(steps: list[Step], given: set[str], prompt_words: set[str]) ->
         later |= s.uses | s.results
     for s in steps:
         t = s.text.strip()
-        new = s.results - established
+        # New: a value no earlier step computed this way (8/4=2 after 10-8=2 is new work). A step that says
+        # it re-checks only needs the values to be known already (going back, 2+8=10 re-checks 10-8=2).
+        if _VERIFY.search(t):
+            new = s.results - established - given
+        else:
+            # ...and 9-8=1 again after 1+8=9 recomputed its input 9 is new work too.
+            new = {v for v, hows in s.produces.items()
+                   if not any((v, h) in ways and all(last.get(u, -1) < ways[(v, h)] for u in s.uses) for h in hows)}
         words = _words(t)
         has_math = bool(s.equations) or bool(re.search(r"[=+\-*/^×÷]|\\(?:frac|times|cdot|sqrt)", t))
         if s.final:
@@ -294,6 +312,9 @@ def _assign_roles(steps: list[Step], given: set[str], prompt_words: set[str]) ->
             role = "restate"  # states known quantities again, computes nothing new
         s.role = role
         established |= s.results
+        if role != "verify":  # a re-check's inverse ("going back, 1+8=9") is not work done
+            ways.update({(v, h): s.index for v, hows in s.produces.items() for h in hows})
+            last.update({v: s.index for v in s.results})
     # The abandoned attempt: a step right before a backtrack marker whose new results are never used again.
     for i, s in enumerate(steps[:-1]):
         nxt = steps[i + 1]

@@ -29,6 +29,15 @@ def load_rows(script_args, require, path=None):
                      verifier=script_args.default_verifier, require=require)
     if script_args.max_train_samples is not None:
         ds = ds.select(range(min(script_args.max_train_samples, len(ds))))
+    if script_args.prompt_as_chat:  # TRL's conversational prompt-completion format
+        def to_chat(row):
+            if isinstance(row["prompt"], str):
+                row["prompt"] = [{"role": "user", "content": row["prompt"]}]
+            if "completion" in require and isinstance(row["completion"], str):
+                row["completion"] = [{"role": "assistant", "content": row["completion"]}]
+            return row
+
+        ds = ds.map(to_chat)
     return ds
 
 
@@ -51,7 +60,7 @@ def record_seen_ids(trainer, out_dir: str) -> None:
     trainer.data_collator = collate
 
 
-def main(script_args, training_args, model_args):
+def build_trainer(script_args, training_args, model_args):
     from trl import SFTTrainer, get_peft_config
 
     from rldistill.models import load_tokenizer
@@ -70,7 +79,15 @@ def main(script_args, training_args, model_args):
                          eval_dataset=evals, processing_class=tokenizer, peft_config=get_peft_config(model_args))
     if script_args.seen_ids_dir:
         record_seen_ids(trainer, script_args.seen_ids_dir)
-    trainer.train(resume_from_checkpoint=normalize_resume(training_args.resume_from_checkpoint, training_args.output_dir))
+    return trainer
+
+
+def main(script_args, training_args, model_args):
+    trainer = build_trainer(script_args, training_args, model_args)
+    resume = normalize_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if resume:
+        trainer.accelerator.print(f"resuming from {resume}")
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)  # model + tokenizer (processing_class), gathered under ZeRO-3
     trainer.accelerator.print(f"saved the SFT model and tokenizer to {training_args.output_dir}")
     trainer.end()

@@ -34,6 +34,7 @@ leaves open.
 import ast
 import base64
 import builtins
+import collections
 import ctypes
 import json
 import os
@@ -42,6 +43,7 @@ import signal
 import socket
 import struct
 import sys
+import traceback
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -153,30 +155,151 @@ def zygote(ctrl_fd, level):
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    warm = collections.deque()
     while True:
+        if not warm:
+            warm.append(spawn_warm(ctrl, warm))
         try:
             data, fds, _, _ = socket.recv_fds(ctrl, 1 << 20, 8)
         except OSError:
             return
         if not data:
-            return  # the parent went away: runs in flight finish under their own backstop
-        if len(fds) != 4:
-            for fd in fds:
-                os.close(fd)
-            continue
-        req = json.loads(data)
-        pid = os.fork()
-        if pid == 0:
+            return  # the parent went away; the prctl death signals take every run down with us
+        if len(fds) == 4:
+            sock = warm.popleft()
             try:
-                ctrl.close()
-                run_one(req, *fds)
-            finally:
-                os._exit(0)
+                socket.send_fds(sock, [data], fds)
+            except OSError:
+                pass  # that instance died; the parent's wall clock turns it into a timeout
+            sock.close()
         for fd in fds:
             os.close(fd)
+        while len(warm) < WARM:
+            warm.append(spawn_warm(ctrl, warm))
 
 
 # ---------------------------------------------------------------- one run
+#
+# Runs are pre-forked: each warm instance is C (waiting for a request), G (PID 1 of a fresh PID
+# namespace) and U (the future user process, still trusted), so the forks are off the critical
+# path. Each instance serves exactly one run and is never reused.
+
+WARM = 2
+
+
+def spawn_warm(ctrl, warm):
+    z_sock, c_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    zygote_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ctrl.close()
+            z_sock.close()
+            for other in warm:
+                other.close()
+            run_c(c_sock, zygote_pid)
+        except BaseException:  # noqa: BLE001 - stderr is /dev/null unless debugging the runner
+            traceback.print_exc()
+        finally:
+            os._exit(0)
+    c_sock.close()
+    return z_sock
+
+
+def _die_with_parent(parent_pid):
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def run_c(z_sock, zygote_pid):
+    """Process C: new PID/mount/IPC namespaces, fork G, report G's pid, backstop."""
+    _die_with_parent(zygote_pid)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    ns = STATE["level"] != "none"
+    if ns:
+        _unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
+    c_sock, g_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    me = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            z_sock.close()
+            c_sock.close()
+            run_g(g_sock, me, ns)
+        except BaseException:  # noqa: BLE001
+            traceback.print_exc()
+        finally:
+            os._exit(0)
+    g_sock.close()
+    data, fds, _, _ = socket.recv_fds(z_sock, 1 << 20, 8)
+    z_sock.close()
+    if not data or len(fds) != 4:
+        os.kill(pid, signal.SIGKILL)
+        return
+    req = json.loads(data)
+    os.write(fds[2], (json.dumps({"pid": pid}) + "\n").encode())  # first line on the result pipe
+    socket.send_fds(c_sock, [data], fds)
+    c_sock.close()
+    for fd in fds:
+        os.close(fd)
+    # Backstop for a parent that died before it could kill the run.
+    signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+    signal.alarm(int(req["timeout"]) + 3)
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def run_g(g_sock, c_pid, ns):
+    """Process G: PID 1 of the run. Fork U; on the request, private /tmp, then become H."""
+    _die_with_parent(c_pid) if not ns else _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    g_hand, u_hand = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    h_rpc, u_rpc = socket.socketpair()
+    me = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            g_sock.close()
+            g_hand.close()
+            h_rpc.close()
+            _die_with_parent(me)
+            data, fds, _, _ = socket.recv_fds(u_hand, 1 << 20, 4)
+            if not data or len(fds) != 2:
+                os._exit(0)
+            req = json.loads(data)
+            os.chdir(req["workdir"] if not ns else "/tmp")
+            start_user(req, fds[0], fds[1], keep=[u_rpc.fileno()])
+            serve_user(req, u_rpc)
+        finally:
+            os._exit(0)
+    u_hand.close()
+    u_rpc.close()
+    data, fds, _, _ = socket.recv_fds(g_sock, 1 << 20, 8)
+    g_sock.close()
+    if not data or len(fds) != 4:
+        return
+    req = json.loads(data)
+    out_w, err_w, res_w, spec_r = fds
+    if ns:
+        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={req['tmpfs_mb']}m,nr_inodes=2048,mode=1777")
+        os.chdir("/tmp")
+    else:
+        os.chdir(req["workdir"])
+        os.setsid()
+    if req["mode"] == "stdio":
+        g_hand.close()  # the pre-forked user process exits; each stdin case gets a fresh one
+        h_rpc.close()
+        become_harness(req, None, res_w, spec_r, err_w)
+        return
+    socket.send_fds(g_hand, [data], [out_w, err_w])
+    g_hand.close()
+    become_harness(req, h_rpc, res_w, spec_r, err_w)
 
 
 def _limits(req, cpu_extra=0):
@@ -214,64 +337,7 @@ def _close_except(keep):
             lo = fd + 1
 
 
-def run_one(req, out_w, err_w, res_w, spec_r):
-    """Process C: new PID/mount/IPC namespaces, fork G, report G's pid, backstop."""
-    ns = STATE["level"] != "none"
-    if ns:
-        _unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
-    sync_r, sync_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(sync_w)
-        os.read(sync_r, 1)  # wait until C has written our pid first on the result pipe
-        os.close(sync_r)
-        try:
-            run_g(req, out_w, err_w, res_w, spec_r, ns)
-        finally:
-            os._exit(0)
-    os.close(sync_r)
-    os.write(res_w, (json.dumps({"pid": pid}) + "\n").encode())
-    os.write(sync_w, b"x")
-    for fd in (out_w, err_w, res_w, spec_r, sync_w):
-        os.close(fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    # Backstop for a parent that died before it could kill the run.
-    signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
-    signal.alarm(int(req["timeout"]) + 3)
-    while True:
-        try:
-            os.waitpid(pid, 0)
-            return
-        except ChildProcessError:
-            return
-        except InterruptedError:
-            continue
-
-
-def run_g(req, out_w, err_w, res_w, spec_r, ns):
-    """Process G: PID 1 of the run. Private /tmp, fork U, then become H."""
-    if ns:
-        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={req['tmpfs_mb']}m,nr_inodes=2048,mode=1777")
-        os.chdir("/tmp")
-    else:
-        os.chdir(req["workdir"])
-        os.setsid()
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if req["mode"] == "stdio":
-        become_harness(req, None, res_w, spec_r, err_w)
-        return
-    h_sock, u_sock = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:
-        h_sock.close()
-        start_user(req, u_sock.fileno(), out_w, err_w, keep=[u_sock.fileno()])
-        serve_user(req, u_sock)
-        os._exit(0)
-    u_sock.close()
-    become_harness(req, h_sock, res_w, spec_r, err_w)
-
-
-def start_user(req, keep_fd, out_w, err_w, keep=(), stdin_fd=None):
+def start_user(req, out_w, err_w, keep=(), stdin_fd=None):
     """Turn this forked process into the untrusted one: fds, session, uid, limits."""
     if stdin_fd is None:
         stdin_fd = os.open("/dev/null", os.O_RDONLY)
@@ -295,6 +361,9 @@ def start_user(req, keep_fd, out_w, err_w, keep=(), stdin_fd=None):
 
 class Unencodable(Exception):
     pass
+
+
+_BASES = (int, float, str, bytes, complex, list, tuple, dict, set, frozenset)
 
 
 def encode(v, handles, depth=0):
@@ -321,28 +390,42 @@ def encode(v, handles, depth=0):
     if t is bytes:
         return {"b": base64.b64encode(v).decode()}
     if handles is None:
+        if getattr(builtins, getattr(v, "__name__", ""), None) is v:
+            return {"B": v.__name__}  # a builtin type or function passed as an argument (int, len)
         raise Unencodable(t.__name__)
+    # Only in the user's process: subclasses of builtin values (Counter, defaultdict, namedtuple,
+    # numpy floats) travel as their plain base value, so the harness never sees their methods.
+    # An int subclass whose __eq__ always says True arrives as the plain int it holds.
+    for base in _BASES:
+        if isinstance(v, base):
+            try:
+                return encode(base(v), handles, depth + 1)
+            except Exception:  # noqa: BLE001 - a conversion the object sabotages: a handle then
+                break
+    mod = t.__module__
+    if mod in ("fractions", "decimal", "collections") and t.__name__ in ("Fraction", "Decimal", "deque"):
+        return {"x": [t.__name__, str(v) if t.__name__ != "deque" else encode(list(v), handles, depth + 1)]}
     handles.append(v)
     return {"h": len(handles) - 1}
 
 
-def decode(x, make_handle, depth=0):
+def decode(x, make_handle, names=None, depth=0):
     if depth > MAX_DEPTH:
         raise Unencodable("too deep")
     t = type(x)
     if x is None or t in (bool, int, float, str):
         return x
     if t is list:
-        return [decode(y, make_handle, depth + 1) for y in x]
+        return [decode(y, make_handle, names, depth + 1) for y in x]
     if t is not dict or len(x) != 1:
         raise Unencodable("bad tag")
     (tag, y), = x.items()
     if tag == "t":
-        return tuple(decode(z, make_handle, depth + 1) for z in y)
+        return tuple(decode(z, make_handle, names, depth + 1) for z in y)
     if tag == "d":
-        return {decode(k, make_handle, depth + 1): decode(z, make_handle, depth + 1) for k, z in y}
+        return {decode(k, make_handle, names, depth + 1): decode(z, make_handle, names, depth + 1) for k, z in y}
     if tag in ("s", "f"):
-        items = [decode(z, make_handle, depth + 1) for z in y]
+        items = [decode(z, make_handle, names, depth + 1) for z in y]
         return set(items) if tag == "s" else frozenset(items)
     if tag == "c":
         return complex(decode(y[0], make_handle), decode(y[1], make_handle))
@@ -354,6 +437,22 @@ def decode(x, make_handle, depth=0):
         return float("inf") if y > 0 else float("-inf")
     if tag == "h" and type(y) is int:
         return make_handle(y)
+    if tag == "p" and type(y) is str and names is not None and callable(names.get(y)):
+        return names[y]  # one of the user's own functions, passed back by the harness
+    if tag == "B" and type(y) is str:
+        b = getattr(builtins, y, None)
+        # The user's side may receive builtin functions (len); the harness only value types.
+        if b in _BASES or b in (bool, type(None)) or (names is not None and isinstance(b, type(len))):
+            return b
+    if tag == "x" and type(y) is list and len(y) == 2 and y[0] in ("Fraction", "Decimal", "deque"):
+        if y[0] == "deque":
+            import collections
+
+            return collections.deque(decode(y[1], make_handle, names, depth + 1))
+        import decimal
+        import fractions
+
+        return (fractions.Fraction if y[0] == "Fraction" else decimal.Decimal)(str(y[1]))
     raise Unencodable("bad tag")
 
 
@@ -418,9 +517,8 @@ def serve_user(req, sock):
                 out = g[msg["name"]]
             else:
                 fn = g[msg["name"]] if "name" in msg else handles[msg["handle"]]
-                resolve = lambda i: handles[i]  # noqa: E731
-                args = decode(msg["args"], resolve)
-                kwargs = decode(msg["kwargs"], resolve)
+                args = decode(msg["args"], handles.__getitem__, g)
+                kwargs = decode(msg["kwargs"], handles.__getitem__, g)
                 out = fn(*args, **kwargs)
             reply = {"ok": encode(out, handles)}
         except BaseException as e:  # noqa: BLE001
@@ -458,7 +556,7 @@ class Rpc:
         if isinstance(v, Handle):
             return {"h": v.id}
         if isinstance(v, Proxy):
-            raise TypeError("functions cannot be passed to the sandboxed code")
+            return {"p": v.name}
         if isinstance(v, (list, tuple, set, frozenset)) and any(isinstance(x, (Handle, Proxy)) for x in v):
             items = [self._enc(x) for x in v]
             return items if type(v) is list else {"t" if type(v) is tuple else "s": items}
@@ -608,7 +706,7 @@ def run_stdio_case(req, text, err_w):
     pid = os.fork()
     if pid == 0:
         try:
-            start_user(req, None, out_w, err_w, stdin_fd=in_r)
+            start_user(req, out_w, err_w, stdin_fd=in_r)
             g = {"__name__": "__main__", "__builtins__": builtins}
             exec(compile(req["code"], "<solution>", "exec"), g)
             sys.stdout.flush()

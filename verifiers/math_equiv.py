@@ -176,8 +176,12 @@ def name_like(x) -> bool:
     return False
 
 
-def rel_value(r: Rel):
-    """The value an equation chain states, or None for a genuine equation."""
+def rel_value(r: Rel, response: bool = False):
+    """The value an equation chain states, or None for a genuine equation.
+
+    In a response (not a gold answer) a single ``=`` after a constant also
+    states its right side: ``\\frac{1}{2} \\cdot \\frac{20}{9} = \\frac{10}{9}``.
+    """
     ops, terms = r.ops, r.terms
     if ops == ["in"]:
         return terms[1]
@@ -192,7 +196,11 @@ def rel_value(r: Rel):
         return None
     if len(ops) >= 2:
         return terms[-1]
-    return terms[1] if name_like(terms[0]) else None
+    if name_like(terms[0]):
+        return terms[1]
+    if response and _is_scalar(terms[0]) and not _to_sympy(terms[0]).free_symbols:
+        return terms[1]
+    return None
 
 
 def _canon_ineq(lhs, rhs, op):
@@ -219,6 +227,12 @@ def _multiple(a, b, positive: bool) -> bool:
 
 def _rel_as_interval(r: Rel):
     ops, t = r.ops, r.terms
+    S = sp()
+    if len(ops) == 2 and isinstance(t[1], S.Abs) and name_like(t[1]) and all(o in ("<", "<=") for o in ops):
+        lo, hi = _to_sympy(t[0]), _to_sympy(t[2])
+        if lo.is_number and hi.is_number and lo.is_nonnegative:  # a <= |z| <= b: two intervals
+            lo_open, hi_open = ops[0] == "<", ops[1] == "<"
+            return Union([Interval(-hi, -lo, hi_open, lo_open), Interval(lo, hi, lo_open, hi_open)])
     if len(ops) == 2 and name_like(t[1]) and all(o in ("<", "<=") for o in ops):
         return Interval(t[0], t[2], ops[0] == "<", ops[1] == "<")
     if len(ops) == 2 and name_like(t[1]) and all(o in (">", ">=") for o in ops):
@@ -247,7 +261,7 @@ def _rel_equal(a: Rel, b: Rel, inexact) -> bool:
         if oa != ob or oa not in ("=", "!=", "<", "<="):
             return False
         return _multiple(ea, eb, positive=oa in ("<", "<="))
-    ia, ib = _rel_as_interval(a), _rel_as_interval(b)
+    ia, ib = (_rel_as_interval(r) or (r.terms[1] if r.ops == ["in"] else None) for r in (a, b))
     return ia is not None and ib is not None and equal(ia, ib, inexact)
 
 
@@ -291,11 +305,11 @@ def equal(a, b, inexact: bool = False) -> bool:
         return _rel_equal(a, b, inexact)
     if isinstance(a, Rel) or isinstance(b, Rel):
         r, o = (a, b) if isinstance(a, Rel) else (b, a)
-        v = rel_value(r)
+        v = rel_value(r, response=r is b)
         if v is not None:
             return equal(v, o, inexact)
         iv = _rel_as_interval(r)
-        return iv is not None and isinstance(o, (Interval, Seq)) and equal(iv, o, inexact)
+        return iv is not None and isinstance(o, (Interval, Seq, Union)) and equal(iv, o, inexact)
     if isinstance(a, Seq) and isinstance(b, Seq):
         if a.kind in ("list", "set") and b.kind in ("list", "set"):
             return _same_set(a.items, b.items, inexact)

@@ -41,11 +41,13 @@ _FINAL_RE = re.compile(
 _HASH_RE = re.compile(r"####\s*([^\n]*)")
 _BOLD_RE = re.compile(r"\*\*([^*\n]{1,200})\*\*")
 _NUM_RE = re.compile(
-    r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?![\w])"
+    r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?![\d.,]\d)"
 )
 _SPAN_RE = re.compile(
-    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$([^$\n]+?)\$", re.DOTALL
+    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\)|(?<![\\$])\$((?:[^$\n\\]|\\.)+?)\$", re.DOTALL
 )
+# Math delimiters, loosely (inline ones spanning lines too): numbers inside are not prose numbers.
+_LOOSE_SPAN_RE = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|(?<!\\)\$(?:[^$\\]|\\.)+?\$", re.DOTALL)
 # What may sit between two boxes of one multi-part answer.
 _GLUE_STRIP = re.compile(r"\\text\{[^{}]{0,40}\}|\\q?quad|\\[,;:! ]|\\\(|\\\)|\\\[|\\\]|\$|[\s,;.~&]")
 
@@ -103,79 +105,121 @@ def _is_glue(between: str) -> bool:
         return False
     rest = _GLUE_STRIP.sub(" ", between)
     words = rest.split()
-    return len(words) <= 3 and all(re.fullmatch(r"[A-Za-z_{}0-9]*=?|\(?[a-z]\)?|=", w) for w in words)
+    return len(words) <= 3 and all(_glue_word(w) for w in words)
 
 
-def box_groups(text: str) -> list[list[str]]:
-    """Boxes grouped into multi-part answers (see the module docstring)."""
+def _glue_word(w: str) -> bool:
+    """and / or, a label such as y_2= or (a), or a unit: '\\boxed{1} papers and \\boxed{2} bins'."""
+    from verifiers.math_latex import unit_name  # no SymPy import: math_latex imports it lazily
+
+    if w.lower() in ("and", "or", "=") or re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?=|\([a-z]\)", w):
+        return True
+    return unit_name(w) is not None
+
+
+def box_groups(text: str, with_end: bool = False) -> list:
+    """Boxes grouped into multi-part answers (see the module docstring).
+
+    With ``with_end``, each group comes as ``(end position, parts)``.
+    """
     groups: list[list[str]] = []
+    ends: list[int] = []
     prev_end = None
     for start, end, content in boxes(text):
         if prev_end is not None and _is_glue(text[prev_end:start]):
             groups[-1].append(content)
+            ends[-1] = end
         else:
             groups.append([content])
+            ends.append(end)
         prev_end = end
-    return groups
+    return list(zip(ends, groups)) if with_end else groups
 
 
 def _cut_statement(rest: str) -> str:
     """The answer that follows "The answer is": a math span or up to the sentence end."""
-    rest = rest.lstrip()
+    rest = re.sub(r'^(?:\s|\\?["\'])+', "", rest)
+    m = re.match(r"(?:\$[^$]+\$|\s|,|and\b|or\b)+(?=[\s\\\"']*(?:\.\s|\.?$|\n))", rest[:MAX_ANSWER])
+    if m and m.group(0).count("$") > 2:  # "$12$ and $13$": several spans make one answer
+        return m.group(0).strip()
     m = re.match(r"\$\$(.+?)\$\$|\$([^$]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", rest, re.DOTALL)
     if m:
         return next(g for g in m.groups() if g is not None)
     m = re.match(r"(.*?)(?:\.\s|\.$|\n|$)", rest[:MAX_ANSWER])
-    return (m.group(1) if m else rest[:MAX_ANSWER]).strip()
+    return re.sub(r'(?:\s|\\?["\'])+$', "", (m.group(1) if m else rest[:MAX_ANSWER]))
 
 
-def statements(text: str) -> list[str]:
-    """Every "final answer is X" / "the answer is X" / "Answer: X", in order."""
+def statements(text: str, with_pos: bool = False) -> list:
+    """Every "final answer is X" / "the answer is X" / "Answer: X", in order.
+
+    With ``with_pos``, each comes as ``(start position, answer)``.
+    """
     out = []
     for m in _FINAL_RE.finditer(text):
         ans = _cut_statement(text[m.end() : m.end() + MAX_ANSWER + 10])
-        if ans:
-            out.append(ans)
+        if ans and not _FINAL_RE.search(ans):  # "Final Answer: The final answer is X": keep the inner one
+            out.append((m.start(), ans) if with_pos else ans)
     return out
 
 
-def math_spans(text: str) -> list[str]:
-    return [next(g for g in m.groups() if g is not None).strip() for m in _SPAN_RE.finditer(text)]
+def math_spans(text: str) -> list[tuple[int, str]]:
+    """(end position, content) of each ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``."""
+    return [(m.end(), next(g for g in m.groups() if g is not None).strip()) for m in _SPAN_RE.finditer(text)]
 
 
-def last_number(text: str) -> str | None:
-    nums = _NUM_RE.findall(text[-20_000:])
-    return nums[-1].strip() if nums else None
+def last_number(text: str) -> tuple[int, str] | None:
+    """(end position, text) of the last number (integer, decimal, 1,000 grouping, a/b)."""
+    offset = max(0, len(text) - 20_000)
+    m = None
+    for m in _NUM_RE.finditer(text, offset):
+        pass
+    return (m.end(), m.group(0).strip()) if m else None
 
 
 def candidates(text: str) -> list[tuple[str, list[str]]]:
-    """The response's possible final answers as ``(source, parts)``, strongest first."""
+    """The response's possible final answers as ``(source, parts)``, strongest first.
+
+    Sources: ``boxed``, ``statement`` (then the last number inside a worded
+    statement, ``statement_number``), ``hash``, ``bold``, and last the weak
+    ones, ``span`` and ``number``, latest in the text first.
+    """
     if not isinstance(text, str):
         return []
     text = _focus(text)
     out: list[tuple[str, list[str]]] = []
-    groups = box_groups(text)
+    groups = box_groups(text, with_end=True)
     if groups:
-        out.append(("boxed", groups[-1]))
-    stmts = statements(text)
-    if stmts:
-        out.append(("statement", [stmts[-1]]))
+        out.append(("boxed", groups[-1][1]))
     m = None
     for m in _HASH_RE.finditer(text):
         pass
-    if m is not None and m.group(1).strip():
+    if m is not None and m.group(1).strip():  # GSM8K's marker is definitive
         out.append(("hash", [m.group(1).strip()]))
+    stmts = statements(text, with_pos=True)
+    if stmts:
+        pos, stmt = stmts[-1]
+        # a "final answer" stated after the last box overrides it (boxes of intermediate results)
+        at = 0 if groups and pos > groups[-1][0] else len(out)
+        out.insert(at, ("statement", [stmt]))
+        worded = re.search(r"[A-Za-z]{3,}", re.sub(r"\\[a-zA-Z]+", " ", stmt))
+        num = last_number(stmt)
+        if num is not None and worded:
+            out.insert(at + 1, ("statement_number", [num[1]]))
     bolds = [b for b in _BOLD_RE.findall(text[-5000:]) if not re.search(r"answer\W*$", b, re.IGNORECASE)]
     if bolds:
-        b = bolds[-1]
-        b = re.sub(r"^.*?answer\s*(?:is)?\s*:?\s*", "", b, flags=re.IGNORECASE)
+        b = re.sub(r"^.*?answer\s*(?:is)?\s*:?\s*", "", bolds[-1], flags=re.IGNORECASE)
         out.append(("bold", [b]))
-    for span in reversed(math_spans(text[-20_000:])[-5:]):
-        out.append(("span", [span]))
-    num = last_number(text)
+    offset = max(0, len(text) - 20_000)
+    weak = [(end + offset, "span", c) for end, c in math_spans(text[offset:])[-5:]]
+    # the last number outside math spans (the spans are candidates of their own)
+    num = last_number(_LOOSE_SPAN_RE.sub(lambda m: " " * (m.end() - m.start()), text[offset:]))
     if num is not None:
-        out.append(("number", [num]))
-    return [(src, [p[:MAX_ANSWER + 1] for p in parts]) for src, parts in out]
+        num = (num[0] + offset, num[1])
+    if num is not None:
+        weak.append((num[0], "number", num[1]))
+    for _, src, c in sorted(weak, key=lambda w: -w[0]):
+        out.append((src, [c]))
+    return [(src, [p[: MAX_ANSWER + 1] for p in parts]) for src, parts in out]
 
 
 def hedges(text: str) -> list[list[str]]:

@@ -145,7 +145,6 @@ _KNOWN_CMDS = (
     "mbox textnormal circ alpha beta gamma theta phi"
 ).split()
 _DOUBLE_BS = re.compile(r"(?<!\\)\\\\(?=(?:" + "|".join(sorted(_KNOWN_CMDS, key=len, reverse=True)) + r")(?![a-zA-Z]))")
-_CTRL = {"\x0c": "\\f", "\x08": "\\b", "\x07": "\\a", "\x0b": "\\v"}
 _TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textsf|texttt|textnormal|mbox|mathrm|mathbf|mathit|mathsf|rm|bf|operatorname)"
 _UNITS = {
     # canonical name: spellings (plural 's' is stripped before lookup)
@@ -211,15 +210,16 @@ _THOUSANDS = re.compile(r"(?<![\d.,])([1-9]\d{0,2})((?:,\d{3})+)(?![\d,])")
 _SPACE_THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3})((?: \d{3})+)(?![\d./])")
 
 
-def clean(s: str) -> tuple[str, dict]:
-    """Normalise an answer string; returns it and flags (percent, unit, degrees)."""
+def clean(s: str, latex: bool = False) -> tuple[str, dict]:
+    """Normalise an answer string; returns it and flags (percent, unit).
+
+    ``latex``: the string came from LaTeX (a box, a math span), so a comma
+    is never a decimal comma and spaces never group thousands.
+    """
     flags = {"percent": False, "unit": None}
-    for k, v in _CTRL.items():
-        s = s.replace(k, v)
-    s = re.sub(r"\t(?=ext|imes|frac|heta|an\b)", r"\\t", s)
     s = _DOUBLE_BS.sub(r"\\", s)
     s = s.strip()
-    plain = "\\" not in s and "$" not in s
+    plain = not latex and "\\" not in s and "$" not in s
     s = s.replace("\\$", " ").replace("$", " ").replace("€", " ").replace("£", " ")
     s = re.sub(r"^\s*\\[\[(]|\\[\])]\s*$", " ", s)
     s = re.sub(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*\.?", "", s)
@@ -229,7 +229,7 @@ def clean(s: str) -> tuple[str, dict]:
     s = re.sub(r"(\d)\s*\{\s*,\s*\}\s*(?=\d)", r"\1", s)
     s = re.sub(r"(\d)\\[,;: ]\s*(?=\d{3}(?!\d))", r"\1", s)
     s = re.sub(r"\\[dtc]frac(?![a-zA-Z])", r"\\frac", s)
-    s = re.sub(r"\\q?quad(?![a-zA-Z])|\\[,;:! ]|~|\\hspace\{[^}]*\}", " ", s)
+    s = re.sub(r"\\q?quad|(?<!\\)\\[,;:! ]|~|\\hspace\{[^}]*\}", " ", s)
     s = re.sub(r"\\(?:dots|ldots|cdots)(?![a-zA-Z])|\.\.\.|…", r" \\dots ", s)
     s = re.sub(r"(\d*)\.(\d*)\\overline\{(\d+)\}", _repeating, s)
     # degrees
@@ -353,6 +353,25 @@ def _guard_factorial(x):
     return S.factorial(x)
 
 
+def _mat_add(a: Matrix, b: Matrix, sign: int) -> Matrix:
+    if len(a.rows) != len(b.rows) or any(len(r) != len(s) for r, s in zip(a.rows, b.rows)):
+        raise ParseError("matrix shapes differ")
+    return Matrix([[x + sign * y for x, y in zip(r, s)] for r, s in zip(a.rows, b.rows)])
+
+
+def _mat_mul(a, b) -> Matrix:
+    if isinstance(a, Matrix) and isinstance(b, Matrix):
+        if len(a.rows[0]) != len(b.rows) or len(a.rows) * len(b.rows[0]) > 400:
+            raise ParseError("matrix shapes do not multiply")
+        cols = list(zip(*b.rows))
+        return Matrix([[sum((x * y for x, y in zip(r, c)), sp().Integer(0)) for c in cols] for r in a.rows])
+    if isinstance(a, Matrix) and _is_expr(b):
+        return Matrix([[x * b for x in r] for r in a.rows])
+    if isinstance(b, Matrix) and _is_expr(a):
+        return Matrix([[a * x for x in r] for r in b.rows])
+    raise ParseError("product of a matrix and a non-number")
+
+
 def _is_expr(v) -> bool:
     return not isinstance(v, (Text, Seq, Interval, Union, Rel, Matrix))
 
@@ -439,6 +458,9 @@ class _Parser:
                 return left
             self.take()
             right = self.term()
+            if isinstance(left, Matrix) and isinstance(right, Matrix):
+                left = _mat_add(left, right, sign)
+                continue
             if not (_is_expr(left) and _is_expr(right)):
                 raise ParseError("arithmetic on a non-number")
             left = left + right if sign > 0 else left - right
@@ -450,6 +472,9 @@ class _Parser:
             if tk == "op" and tv in ("*", "/"):
                 self.take()
                 right = self.unary()
+                if tv == "*" and (isinstance(left, Matrix) or isinstance(right, Matrix)):
+                    left = _mat_mul(left, right)
+                    continue
                 if not (_is_expr(left) and _is_expr(right)):
                     raise ParseError("arithmetic on a non-number")
                 left = left * right if tv == "*" else left / right
@@ -464,6 +489,9 @@ class _Parser:
                 self.unit = unit_name(unit) or unit.lower()
             elif self._starts_atom():
                 right = self.power()
+                if isinstance(left, Matrix) or isinstance(right, Matrix):
+                    left = _mat_mul(left, right)
+                    continue
                 if not (_is_expr(left) and _is_expr(right)):
                     raise ParseError("juxtaposed non-numbers")
                 left = left * right
@@ -692,7 +720,7 @@ class _Parser:
             if re.fullmatch(r"[A-Za-z]", t):
                 return S.Symbol(t)
             if re.fullmatch(r"\(?[A-Za-z]\)?", t):
-                return Text(t.strip("()"))
+                return Text(t.strip("()").lower())
             raise _Texty(t)
         if tk == "op":
             if tv in ("(", "["):
@@ -733,6 +761,8 @@ class _Parser:
         if len(tv) == 1:
             if tv == "e" and self.at("op", "^"):
                 return S.E
+            if tv == "i":  # 6 - 5i: the imaginary unit (answers rarely name an index i)
+                return S.I
             sym = S.Symbol(tv)
             if tv in _FUNC_LETTERS and self.at("op", "(") :
                 args = self.bracket()
@@ -802,27 +832,12 @@ class _Parser:
         if name in ("angle", "triangle", "measuredangle"):
             v = self.power()
             return S.Symbol(f"{name}({v})") if _is_expr(v) else v
-        if name in ("sum", "prod"):
-            return self._sum(name)
         if name == "begin":
             return self._matrix()
-        raise ParseError(f"unsupported command {tv}")
-
-    def _sum(self, name):
-        S = sp()
-        self.expect("op", "_")
-        self.expect("op", "{")
-        var = self.take()[1]
-        self.expect("op", "=")
-        lo = self.additive()
-        self.expect("op", "}")
-        self.expect("op", "^")
-        hi = self.script()
-        body = self.term()
-        if not all(_is_expr(x) for x in (lo, hi, body)):
-            raise ParseError("sum of non-numbers")
-        cls = S.Sum if name == "sum" else S.Product
-        return cls(body, (S.Symbol(var), lo, hi))
+        if name in ("sum", "prod", "int", "lim", "oint", "iint"):
+            # not read on purpose: an answer left as a sum/limit/integral is not a final value
+            raise ParseError(f"unevaluated {tv}")
+        return S.Symbol(name)  # an unknown command names something: \\zzz
 
     def _matrix(self):
         self.expect("op", "{")
@@ -940,14 +955,17 @@ def _parse_element(toks, state):
     return out
 
 
-def parse_answer(s: str) -> Answer:
-    """Parse one final-answer string. Raises ``ParseError`` (or ``Guard``)."""
+def parse_answer(s: str, latex: bool = False) -> Answer:
+    """Parse one final-answer string. Raises ``ParseError`` (or ``Guard``).
+
+    ``latex``: the string was inside a box or math span (see ``clean``).
+    """
     if not isinstance(s, str):
         raise ParseError("not a string")
     if len(s) > MAX_LEN:
         raise Guard("answer too long")
     raw = s
-    s, flags = clean(s)
+    s, flags = clean(s, latex)
     if not s:
         raise ParseError("empty answer")
     fast = _fast(s)

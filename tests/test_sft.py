@@ -1,0 +1,156 @@
+"""rldistill.sft: completion-only SFT on the row schema, saving, resuming after SIGKILL, recipe errors."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "configs/recipes/tiny/sft.yaml"
+
+
+def make_rows(n=24):
+    rows = []
+    for i in range(n):
+        a, b = i % 7 + 1, i % 5 + 2
+        rows.append({"id": f"r{i:03d}", "prompt": f"Question: Compute {a}+{b}*{i}. Put the final answer in \\boxed{{}}.\nAnswer:",
+                     "completion": f" {b}*{i}={b * i}\n{a}+{b * i}={a + b * i}\n\\boxed{{{a + b * i}}}",
+                     "answer": str(a + b * i), "verifier": "math"})
+    return rows
+
+
+def make_student(d: Path, rows) -> Path:
+    """A 2-layer Llama far smaller than the embedded student, with the student's own tokenizer builder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rldistill.student import SPECIAL, build_tokenizer
+
+    tok = build_tokenizer([r["prompt"] + r["completion"] for r in rows], 300)
+    ids = {k: tok.convert_tokens_to_ids(v) for k, v in SPECIAL.items()}
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                      bos_token_id=ids["bos_token"], eos_token_id=ids["eos_token"], pad_token_id=ids["pad_token"])
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sft")
+    rows = make_rows()
+    data = d / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return make_student(d / "student", rows), data, d
+
+
+def args(student, data, out, *extra):
+    return ["--config", str(RECIPE), "--model_name_or_path", str(student), "--dataset_path", str(data),
+            "--output_dir", str(out), "--per_device_train_batch_size", "4", "--logging_steps", "1",
+            "--warmup_steps", "0", "--learning_rate", "1e-2", *map(str, extra)]
+
+
+def test_cli_flags_override_the_recipe():
+    from rldistill.config import parse_args
+    from rldistill.sft import make_parser
+
+    s, t, m = parse_args(make_parser(), ["--config", str(RECIPE), "--max_steps", "7", "--output_dir", "x/y"])
+    assert (t.max_steps, t.output_dir, m.model_name_or_path) == (7, "x/y", "runs/tiny/student")
+    assert s.dataset_path == "runs/tiny/compressed.jsonl" and t.completion_only_loss is True
+
+
+def test_loss_covers_the_completion_only(setup):
+    from rldistill.config import parse_args
+    from rldistill.sft import build_trainer, make_parser
+
+    student, data, d = setup
+    trainer = build_trainer(*parse_args(make_parser(), args(student, data, d / "mask", "--max_steps", "1")))
+    tok = trainer.processing_class
+    row = trainer.train_dataset[0]
+    labels = row["labels"] if "labels" in row else [t if m else -100 for t, m in zip(row["input_ids"], row["completion_mask"])]
+    n_prompt = len(tok(make_rows()[0]["prompt"], add_special_tokens=False)["input_ids"])
+    assert all(x == -100 for x in labels[:n_prompt])
+    assert all(x != -100 for x in labels[n_prompt:])
+    assert labels[-1] == tok.eos_token_id  # TRL appends EOS so generation learns to stop
+
+
+def test_sft_changes_every_parameter_with_finite_loss(setup):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rldistill.sft import cli
+
+    student, data, d = setup
+    out = d / "trained"
+    cli(args(student, data, out, "--max_steps", "3", "--save_steps", "3"))
+    before = AutoModelForCausalLM.from_pretrained(student).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    AutoTokenizer.from_pretrained(out)  # the tokenizer is saved next to the model
+    unchanged = [k for k in before if torch.equal(before[k], after[k])]
+    assert not unchanged, f"parameters that did not train: {unchanged}"
+    logs = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
+    losses = [e["loss"] for e in logs if "loss" in e]
+    assert len(losses) == 3 and all(math.isfinite(x) for x in losses)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--no_such_field", "1"], "unknown field(s) ['no_such_field']"),
+    (["--dataset_path", "/nonexistent/rows.jsonl"], "recipe error"),
+])
+def test_bad_recipes_fail_before_training(setup, extra, needle):
+    from rldistill.sft import cli
+
+    student, data, d = setup
+    with pytest.raises(SystemExit) as e:
+        cli(args(student, data, d / "bad", "--max_steps", "1", *extra))
+    assert needle in str(e.value)
+    assert not (d / "bad").exists()
+
+
+def test_unknown_yaml_key_is_named(setup, tmp_path):
+    from rldistill.sft import cli
+
+    student, data, d = setup
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(RECIPE.read_text() + "\nlearning_rat: 0.1\n")
+    with pytest.raises(SystemExit, match=r"unknown field\(s\) \['learning_rat'\]"):
+        cli(["--config", str(bad), "--model_name_or_path", str(student)])
+
+
+def run_until_checkpoint_then_kill(cmd, ckpt: Path, log: Path, timeout=240):
+    """Start cmd, SIGKILL its process group once ckpt/trainer_state.json exists; return what it printed."""
+    with open(log, "w") as f:
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        t0 = time.monotonic()
+        try:
+            while not (ckpt / "trainer_state.json").exists():
+                assert p.poll() is None, f"run ended before its first checkpoint:\n{log.read_text()[-3000:]}"
+                assert time.monotonic() - t0 < timeout, "no checkpoint in time"
+                time.sleep(0.1)
+        finally:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    return log.read_text()
+
+
+@pytest.mark.slow
+def test_sigkill_after_first_checkpoint_then_resume(setup):
+    student, data, d = setup
+    out = d / "resume"
+    base = [sys.executable, "-m", "rldistill.sft", *args(student, data, out, "--max_steps", "40", "--save_steps", "4",
+                                                         "--learning_rate", "1e-3")]
+    run_until_checkpoint_then_kill(base, out / "checkpoint-4", d / "killed.log")
+    assert not (out / "model.safetensors").exists(), "the first run finished before it was killed"
+    r = subprocess.run(["timeout", "300", *base, "--resume_from_checkpoint", "true"], cwd=REPO,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert f"resuming from {out}/checkpoint-" in r.stdout
+    state = json.loads((out / "checkpoint-40" / "trainer_state.json").read_text())
+    assert state["global_step"] == 40 and (out / "model.safetensors").exists()

@@ -1,0 +1,184 @@
+"""The embedded task family, its teacher and its splits."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import pytest
+
+from rldistill.data import load_traces, read_jsonl
+from rldistill.tasks import OPS, Knobs, available_kinds, check_problem, get_kind
+from rldistill.tasks.styles import STYLES
+from rldistill.tasks.synth import cli, synth
+from rldistill.tasks.teacher import ROLES, compact_trace, teach
+from verifiers import get_verifier
+
+KINDS = available_kinds()
+EQ = re.compile(r"^(\d+)([-+*/])(\d+)=(\d+)$")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    synth(out, seed=0, n_train=300, n_eval=60, n_ood=60)
+    return out
+
+
+def _load(data, split):
+    return read_jsonl(data / f"{split}.jsonl")
+
+
+def test_at_least_three_kinds():
+    assert len(KINDS) >= 3 and {"chain", "equation", "word"} <= set(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n_steps", [1, 3, 6])
+def test_problems_are_exact_and_respect_the_knobs(kind, n_steps):
+    knobs = Knobs(operand_max=7, mul_max=3, value_max=60)
+    rng = random.Random(kind + str(n_steps))
+    for _ in range(200):
+        p = get_kind(kind)(rng, n_steps, knobs)
+        check_problem(p)
+        assert len(p.steps) == n_steps
+        for s in p.steps:
+            assert 0 <= s.a <= knobs.value_max and 0 <= s.c <= knobs.value_max
+            assert s.b <= max(knobs.operand_max, knobs.mul_max)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_problem_text_determines_the_answer(kind):
+    # Evaluate the statement independently of the generator's own steps.
+    rng = random.Random(1)
+    for _ in range(100):
+        p = get_kind(kind)(rng, rng.randint(1, 6), Knobs())
+        if kind == "chain":
+            assert eval(p.facts["expr"]) == p.answer  # noqa: S307  (our own digits and operators)
+        elif kind == "equation":
+            lhs, rhs = p.text.removeprefix("Solve for x: ").rstrip(".").split("=")
+            assert [x for x in range(0, 100) if eval(lhs, {"x": x}) == int(rhs)] == [p.answer]  # noqa: S307
+        else:
+            assert p.text.startswith(f"{p.facts['name']} has {p.steps[0].a} ")
+            assert [str(s.b) in p.text for s in p.steps] == [True] * len(p.steps)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_teacher_trace_boxes_the_gold_answer(tmp_path, seed):
+    math = get_verifier("math")
+    paths = synth(tmp_path, seed=seed, n_train=100, n_eval=30, n_ood=30)
+    for name, path in paths.items():
+        for row in read_jsonl(path):
+            final = "Final answer" if row["style"] == "format" else "\\boxed"
+            box = re.findall(r"\\boxed\{(\d+)\}|Final answer: (\d+)$", row["completion"])
+            assert box and "".join(box[-1]) == row["answer"], (name, row["id"])
+            assert final in row["completion"].splitlines()[-1]
+            assert math(row["completion"], row["answer"]).score == 1.0, (name, row["id"])
+            assert math(row["completion"], str(int(row["answer"]) + 1)).score == 0.0
+
+
+def test_traces_are_verbose_and_r1_like(data):
+    rows = _load(data, "train")
+    for r in rows:
+        segs = r["teacher_steps"]
+        assert "".join(s["text"] for s in segs) == r["completion"]
+        roles = {s["role"] for s in segs}
+        assert {"restate", "plan", "compute", "verify", "false_start", "hedge", "filler", "answer"} <= roles
+        assert roles <= set(ROLES)
+        assert "Wait, let me double-check" in r["completion"]
+        # the compute lines alone solve the problem: each a true equation chaining into the next
+        eqs = [EQ.match(s["text"].strip()) for s in segs if s["role"] == "compute"]
+        assert all(eqs) and len(eqs) == r["n_steps"]
+        vals = [(int(a), op, int(b), int(c)) for a, op, b, c in (m.groups() for m in eqs)]
+        assert all(OPS[op](a, b) == c for a, op, b, c in vals)
+        assert all(nxt[0] == prev[3] for prev, nxt in zip(vals, vals[1:]))
+        assert str(vals[-1][3]) == r["answer"]
+    compact = [len(compact_trace(r["teacher_steps"])) for r in rows]
+    verbose = [len(r["completion"]) for r in rows]
+    assert sum(verbose) > 8 * sum(compact)  # there is a lot for a compressor to remove
+
+
+def test_false_starts_are_wrong_then_corrected(data):
+    n = 0
+    for r in _load(data, "train")[:100]:
+        segs = r["teacher_steps"]
+        for i, s in enumerate(segs):
+            m = re.search(r"(\d+)([-+*/])(\d+)=(\d+)", s["text"]) if s["role"] == "false_start" else None
+            if m is None:
+                continue
+            a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
+            fix = EQ.match(next(t["text"].strip() for t in segs[i + 1:] if t["role"] == "compute"))
+            # a slip is a wrong result, or the wrong operation; the next computation is the right one
+            assert OPS[op](a, b) != c or op != fix[2]
+            assert int(fix[1]) == a and int(fix[3]) == b
+            n += 1
+    assert n >= 100  # at least one per trace
+
+
+def test_splits_are_disjoint_and_ood_is_harder(data):
+    keys = {s: {(r["kind"], r["prompt"]) for r in _load(data, s)} for s in ("train", "eval", "ood")}
+    assert not keys["train"] & keys["eval"] and not keys["train"] & keys["ood"] and not keys["eval"] & keys["ood"]
+    steps = {s: [r["n_steps"] for r in _load(data, s)] for s in ("train", "eval", "ood")}
+    assert min(steps["ood"]) > max(steps["train"]) and min(steps["ood"]) > max(steps["eval"])
+    manifest = json.loads((data / "synth.json").read_text())
+    assert manifest["ood_steps"][0] > manifest["steps"][1]
+    for s in ("train", "eval", "ood"):
+        assert {r["kind"] for r in _load(data, s)} == set(KINDS)
+
+
+def test_styles_restyle_eval(data):
+    styles = sorted(p.stem for p in (data / "styles").glob("*.jsonl"))
+    assert len(styles) >= 3 and set(styles) == set(STYLES) - {"plain"}
+    base = _load(data, "eval")
+    for style in styles:
+        rows = _load(data, f"styles/{style}")
+        assert [r["answer"] for r in rows] == [r["answer"] for r in base]
+        changed = sum(r["prompt"] != b["prompt"] for r, b in zip(rows, base))
+        assert changed == len(base), style
+        assert all(r["prompt"].endswith("\nAnswer:") for r in rows)
+    fmt = _load(data, "styles/format")
+    assert all("Final answer" in r["prompt"] and r["completion"].endswith(f"Final answer: {r['answer']}") for r in fmt)
+    para = _load(data, "styles/paraphrase")
+    assert all("Put the final answer in \\boxed{}." not in r["prompt"] for r in para)
+    dis = _load(data, "styles/distract")
+    assert all(len(re.findall(r"\d+", d["prompt"])) > len(re.findall(r"\d+", b["prompt"])) for d, b in zip(dis, base))
+
+
+def test_rows_are_in_the_schema_and_load(data):
+    for split in ("train", "eval", "ood", "styles/distract"):
+        ds = load_traces(data, split=split)
+        assert {"id", "prompt", "completion", "answer", "verifier", "kind", "n_steps", "teacher_steps"} <= set(ds.column_names)
+        assert set(ds["verifier"]) == {"math"} and len(set(ds["id"])) == len(ds)
+        assert all(p.startswith("Question: ") and p.endswith("\nAnswer:") for p in ds["prompt"])
+        assert all(c.startswith(" ") for c in ds["completion"])  # follows "Answer:" with a space
+
+
+def test_same_seed_same_files_other_seed_other_problems(tmp_path):
+    a = synth(tmp_path / "a", seed=3, n_train=40, n_eval=10, n_ood=10)
+    b = synth(tmp_path / "b", seed=3, n_train=40, n_eval=10, n_ood=10)
+    c = synth(tmp_path / "c", seed=4, n_train=40, n_eval=10, n_ood=10)
+    assert all(a[k].read_bytes() == b[k].read_bytes() for k in a)
+    assert a["train"].read_bytes() != c["train"].read_bytes()
+
+
+def test_teacher_rejects_unknown_final_format():
+    p = get_kind("chain")(random.Random(0), 2, Knobs())
+    with pytest.raises(ValueError, match="final must be"):
+        teach(p, random.Random(0), final="latex")
+
+
+def test_impossible_requests_fail_loudly(tmp_path):
+    with pytest.raises(ValueError, match="ood steps"):
+        synth(tmp_path, n_train=5, n_eval=5, n_ood=5, steps=(2, 4), ood_steps=(4, 5))
+    with pytest.raises(ValueError, match="distinct"):
+        synth(tmp_path, n_train=500, n_eval=5, n_ood=5, kinds=["chain"], steps=(1, 1), knobs=Knobs(operand_max=2, value_max=4))
+
+
+def test_cli_writes_every_split(tmp_path, capsys):
+    assert cli(["--out", str(tmp_path), "--seed", "1", "--train", "20", "--eval", "6", "--ood", "6",
+                "--kinds", "chain,word", "--steps", "1-2", "--ood-steps", "3-4"]) == 0
+    rows = read_jsonl(tmp_path / "train.jsonl")
+    assert len(rows) == 20 and {r["kind"] for r in rows} == {"chain", "word"}
+    assert {r["n_steps"] for r in read_jsonl(tmp_path / "ood.jsonl")} <= {3, 4}
+    assert "styles/format" in capsys.readouterr().out

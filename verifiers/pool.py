@@ -1,0 +1,295 @@
+"""Score many (completion, answer) pairs in worker processes with a hard time limit.
+
+What it does: ``VerifierPool(workers, timeout).score(names, completions, answers)``
+sends each pair to a worker process and waits on the results from the
+calling thread with ``multiprocessing.connection.wait``. A call that runs
+past its limit gets ``Verdict(0.0, "timeout")``: its worker is killed
+(SIGKILL, from outside, so a verifier stuck in C code or in a SymPy loop
+cannot hold the run) and replaced. A verifier that raises gets
+``Verdict(None, "error")``, and so does one whose worker dies. Only names,
+strings and floats cross the process boundary.
+
+Limits: the ``timeout`` argument of the call, else the pool's ``timeout``,
+else the verifier function's own ``timeout`` attribute (the program
+verifier needs longer than math), else ``DEFAULT_TIMEOUT``.
+
+Workers start on first use from a ``forkserver`` (``spawn`` where there is
+none), never by forking the caller, which may run torch with threads. The
+fork server preloads the verifier modules and SymPy once, so starting or
+replacing a worker costs a fork, not an interpreter start. ``score`` is
+thread-safe and may be called from many threads at once; ``ascore`` awaits
+it from an event loop without blocking the loop. There is no
+``signal.alarm``: the limit works in any thread.
+
+Verifiers are resolved by name inside the workers, so a name must be
+importable there: a registered built-in, an entry point, or
+``"package.module:attr"``.
+
+What it leaves out: memory limits and isolation of untrusted code (the
+program verifier's sandbox does that).
+
+Run: ``python -c "from verifiers.pool import score_batch; print(score_batch('math', ['\\\\boxed{2}'], ['2']))"``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from collections import deque
+from multiprocessing.connection import wait
+
+from verifiers.registry import Verdict, get_verifier
+
+DEFAULT_TIMEOUT = 10.0
+PRELOAD = ["verifiers.registry", "verifiers.math_verifier", "sympy"]
+
+
+# ---------------------------------------------------------------- worker side
+def _worker_main(conn) -> None:
+    """Loop: receive (name, completion, answer), send (score, reason). Plain values only."""
+    cache: dict = {}
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        name, completion, answer = msg
+        try:
+            fn = cache.get(name) or cache.setdefault(name, get_verifier(name))
+            v = fn(completion, answer)
+            if not isinstance(v, Verdict):  # tolerate (score, reason) tuples and bare scores
+                v = Verdict(*v) if isinstance(v, tuple) else Verdict(v, "ok")
+            out = (None if v.score is None else float(v.score), str(v.reason))
+        except Exception as e:  # a verifier that raises: "error", never a crash of the pool
+            out = (None, "error", f"{type(e).__name__}: {e}"[:500])
+        try:
+            conn.send(out)
+        except (EOFError, OSError):
+            return
+
+
+# ---------------------------------------------------------------- parent side
+def _context():
+    methods = mp.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return mp.get_context("spawn")
+
+
+class _Worker:
+    __slots__ = ("proc", "conn")
+
+    def __init__(self, ctx):
+        parent, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="rldistill-verifier")
+        self.proc.start()
+        child.close()
+        self.conn = parent
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.join(timeout=5)
+        except Exception:
+            pass
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+
+def _name_of(v) -> str:
+    """A name a worker can resolve: the string itself, a registered name, or module:qualname."""
+    if isinstance(v, str):
+        return v
+    name = getattr(v, "verifier_name", None)
+    if isinstance(name, str):
+        return name
+    mod, qual = getattr(v, "__module__", None), getattr(v, "__qualname__", "")
+    if mod and qual and "<" not in qual:
+        return f"{mod}:{qual}"
+    raise TypeError(f"cannot send verifier {v!r} to a worker: pass a registered name or 'module:attr'")
+
+
+def _verdict(out) -> Verdict:
+    try:
+        return Verdict(out[0], out[1])
+    except (ValueError, TypeError, IndexError):
+        return Verdict(None, "error")
+
+
+class VerifierPool:
+    """A pool of verifier worker processes; see the module docstring."""
+
+    def __init__(self, workers: int | None = None, timeout: float | None = None):
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.workers = max(1, int(workers) if workers else min(8, cpus))
+        self.timeout = timeout
+        self._ctx = None
+        self._idle: queue.Queue = queue.Queue()
+        self._started = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._limits: dict[str, float] = {}
+
+    # -- workers
+    def _acquire(self, block: bool) -> _Worker | None:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("VerifierPool is closed")
+            if self._started < self.workers:
+                if self._ctx is None:
+                    self._ctx = _context()
+                self._started += 1
+                try:
+                    return _Worker(self._ctx)
+                except Exception:
+                    self._started -= 1
+                    raise
+        return self._idle.get() if block else None
+
+    def _release(self, w: _Worker) -> None:
+        if self._closed:
+            w.kill()
+        else:
+            self._idle.put(w)
+
+    def _replace(self, w: _Worker) -> _Worker:
+        w.kill()
+        return _Worker(self._ctx)
+
+    def _limit(self, name: str, timeout: float | None) -> float:
+        if timeout is not None:
+            return float(timeout)
+        if self.timeout is not None:
+            return float(self.timeout)
+        if name not in self._limits:
+            try:
+                t = getattr(get_verifier(name), "timeout", None)
+            except Exception:  # unknown here: the worker will say "error"
+                t = None
+            self._limits[name] = float(t) if isinstance(t, (int, float)) and t > 0 else DEFAULT_TIMEOUT
+        return self._limits[name]
+
+    # -- scoring
+    def score(self, names, completions, answers, timeout: float | None = None) -> list[Verdict]:
+        """Score ``completions[i]`` against ``answers[i]`` with verifier ``names[i]`` (or one name for all)."""
+        completions, answers = list(completions), list(answers)
+        if len(completions) != len(answers):
+            raise ValueError(f"{len(completions)} completions but {len(answers)} answers")
+        n = len(completions)
+        names = [_name_of(names)] * n if isinstance(names, str) or callable(names) else [_name_of(x) for x in names]
+        if len(names) != n:
+            raise ValueError(f"{len(names)} verifier names for {n} completions")
+        if n == 0:
+            return []
+        limits = [self._limit(nm, timeout) for nm in names]
+        results: list[Verdict | None] = [None] * n
+        pending = deque(range(n))
+        free = [self._acquire(block=True)]
+        while len(free) < min(n, self.workers):
+            w = self._acquire(block=False)
+            if w is None:
+                break
+            free.append(w)
+        active: dict = {}  # conn -> (worker, index, deadline)
+        try:
+            while pending or active:
+                while pending and free:
+                    w, i = free.pop(), pending.popleft()
+                    try:
+                        w.conn.send((names[i], str(completions[i]), str(answers[i])))
+                    except (OSError, EOFError, ValueError):  # the worker died while idle
+                        w = self._replace(w)
+                        w.conn.send((names[i], str(completions[i]), str(answers[i])))
+                    active[w.conn] = (w, i, time.monotonic() + limits[i])
+                soonest = min(d for _, _, d in active.values())
+                for conn in wait(list(active), timeout=max(0.0, soonest - time.monotonic())):
+                    w, i, _ = active.pop(conn)
+                    try:
+                        results[i] = _verdict(conn.recv())
+                    except (EOFError, OSError):  # the worker died mid-call (a crash, os._exit, OOM kill)
+                        results[i] = Verdict(None, "error")
+                        w = self._replace(w)
+                    free.append(w)
+                now = time.monotonic()
+                for conn, (w, i, deadline) in list(active.items()):
+                    if deadline <= now:
+                        del active[conn]
+                        results[i] = Verdict(0.0, "timeout")
+                        free.append(self._replace(w))
+        finally:
+            for w, _, _ in active.values():  # interrupted mid-call: those workers are busy, replace them
+                w.kill()
+                with self._lock:
+                    self._started -= 1
+            for w in free:
+                self._release(w)
+        return results  # type: ignore[return-value]
+
+    async def ascore(self, names, completions, answers, timeout: float | None = None) -> list[Verdict]:
+        """``score`` from an event loop, run in a thread so the loop keeps running."""
+        return await asyncio.to_thread(self.score, names, completions, answers, timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                w = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                w.conn.send(None)
+                w.proc.join(timeout=1)
+            except Exception:
+                pass
+            w.kill()
+
+    def __enter__(self) -> "VerifierPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- shared pools
+_POOLS: dict = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def default_pool(workers: int | None = None) -> VerifierPool:
+    """The shared pool for ``workers`` (created on first use, closed at exit)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None or pool._closed:
+            pool = _POOLS[workers] = VerifierPool(workers=workers)
+        return pool
+
+
+def score_batch(verifier_names, completions, answers, *, timeout=None, workers=None) -> list[Verdict]:
+    """Score a batch with the shared default pool (see ``VerifierPool.score``).
+
+    >>> [v.score for v in score_batch("math", ["so $\\\\boxed{12}$", "It is 13."], ["12", "12"])]
+    [1.0, 0.0]
+    """
+    return default_pool(workers).score(verifier_names, completions, answers, timeout=timeout)
+
+
+@atexit.register
+def _close_all() -> None:
+    for pool in list(_POOLS.values()):
+        pool.close()
