@@ -145,6 +145,7 @@ def parse_args(parser, argv):
 def run_cli(main_fn, parser, argv) -> int:
     """Parse, check the model, and turn setup errors (bad data, unknown verifier) into one clear line."""
     from rldistill.data import DataError
+    from rldistill.rewards import RewardConfigError
     from verifiers import UnknownVerifierError
 
     script_args, training_args, model_args = parse_args(parser, sys.argv[1:] if argv is None else argv)
@@ -152,7 +153,7 @@ def run_cli(main_fn, parser, argv) -> int:
         raise SystemExit("recipe error: model_name_or_path is required (a hub id or a model directory)")
     try:
         main_fn(script_args, training_args, model_args)
-    except (DataError, UnknownVerifierError) as e:
+    except (DataError, UnknownVerifierError, RewardConfigError) as e:
         raise SystemExit(f"recipe error: {e}") from None
     return 0
 

@@ -237,14 +237,14 @@ def _is_messages(v) -> bool:
     return isinstance(v, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in v)
 
 
-def _text(v, where, line, field, i) -> str | None:
+def _text(v, where, line, field, i, samples: bool = False) -> str | None:
     if v is None or isinstance(v, str):
         return v
     if isinstance(v, bool):
         raise DataError(where, f"expected a string, got bool {v!r}", line=line, field=field, row=None if line else i)
     if isinstance(v, (int, float)):
         return str(v)
-    if field == "completion" and isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+    if samples and isinstance(v, list) and v and all(isinstance(x, str) for x in v):
         return v[0]  # several sampled generations: the first
     raise DataError(where, f"expected a string, got {type(v).__name__}", line=line, field=field, row=None if line else i)
 
@@ -267,7 +267,8 @@ def _map_row(r: dict, i: int, line, cols: dict, verifier: str, stem: str, where:
         else:
             raise DataError(where, f"expected a string or a list of {{role, content}} messages, got "
                                    f"{type(src_prompt).__name__}", line=line, field=cols["prompt"], row=None if line else i)
-        completion = _text(r.get(cols["completion"]), where, line, cols["completion"], i) if cols["completion"] else None
+        completion = (_text(r.get(cols["completion"]), where, line, cols["completion"], i, samples=True)
+                      if cols["completion"] else None)
     answer = _text(r.get(cols["answer"]), where, line, cols["answer"], i) if cols["answer"] else None
     if answer is not None:
         m = _GSM8K_FINAL.search(answer)

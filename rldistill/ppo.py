@@ -79,6 +79,8 @@ class PPOConfig(TrainingArguments):
     per_device_train_batch_size: int = field(default=4, metadata={"help": "Micro-batch size for the PPO updates."})
     report_to: None | str | list[str] = field(default="none", metadata={"help": "tensorboard, wandb, ... or none."})
 
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code (as GRPOConfig)."})
+
     # Rollouts
     num_rollouts_per_step: int = field(
         default=32, metadata={"help": "Completions generated per PPO step, over all processes (one per prompt)."}
@@ -294,12 +296,13 @@ def policy_value_forward(model, batch, temperature):
 
 
 @torch.no_grad()
-def reference_logprobs(ref, batch, temperature):
+def reference_logprobs(ref, accelerator, batch, temperature):
     input_ids, attention, position_ids = sequence_inputs(
         batch["prompt_ids"], batch["prompt_mask"], batch["completion_ids"], batch["mask"]
     )
     n = batch["completion_ids"].size(1)
-    logits = ref(input_ids=input_ids, attention_mask=attention, position_ids=position_ids, use_cache=False).logits
+    with accelerator.autocast():  # the same mixed precision as the prepared policy's forward
+        logits = ref(input_ids=input_ids, attention_mask=attention, position_ids=position_ids, use_cache=False).logits
     return core.selective_log_softmax(logits[:, -n - 1 : -1] / temperature, batch["completion_ids"])
 
 
@@ -414,7 +417,7 @@ def rollout(model, ref, accelerator, args, tokenizer, rows, eos_ids, reward_func
             lp, v, _ = policy_value_forward(model, part, args.temperature)
             logprobs.append(lp)
             values.append(v)
-            ref_logprobs.append(reference_logprobs(ref, part, args.temperature))
+            ref_logprobs.append(reference_logprobs(ref, accelerator, part, args.temperature))
     maskf = mask.float()
     logprobs, values, ref_logprobs = (torch.cat(x) * maskf for x in (logprobs, values, ref_logprobs))
     kl = core.kl_penalty(logprobs, ref_logprobs, args.kl_estimator) * maskf
@@ -589,7 +592,7 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
     local, grad_accum = local_sizes(args, world)
     accelerator = Accelerator(
         gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=grad_accum, sync_with_dataloader=False),
-        log_with=report_to or None, project_dir=args.logging_dir or args.output_dir,
+        log_with=report_to or None, project_dir=args.output_dir,
         step_scheduler_with_optimizer=False,
     )
     local, grad_accum = local_sizes(args, accelerator.num_processes)
@@ -609,21 +612,24 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
 
     name = model_args.model_name_or_path
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
-    tokenizer = load_tokenizer(name, trust_remote_code=model_args.trust_remote_code)
-    extra = {"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}
-    policy = load_model(name, dtype=dtype, trust_remote_code=model_args.trust_remote_code, **extra)
-    ref = load_model(name, dtype=dtype, trust_remote_code=model_args.trust_remote_code, **extra)
+    tokenizer = load_tokenizer(name, trust_remote_code=args.trust_remote_code)
+    extra = {"revision": model_args.model_revision}
+    if model_args.attn_implementation:
+        extra["attn_implementation"] = model_args.attn_implementation
+    policy = load_model(name, dtype=dtype, trust_remote_code=args.trust_remote_code, **extra)
+    ref = load_model(name, dtype=dtype, trust_remote_code=args.trust_remote_code, **extra)
     ref.eval().requires_grad_(False)
     critic = ValueModel.from_pretrained(args.critic_model_name_or_path or name, dtype=policy.dtype,
-                                        trust_remote_code=model_args.trust_remote_code, **extra)
+                                        trust_remote_code=args.trust_remote_code, **extra)
     for m in (policy, ref, critic):
         disable_dropout_in_model(m)  # dropout would make the rollout's log-probs and values noisy targets
     for m in (policy, ref):
         if m.config.pad_token_id is None:
             m.config.pad_token_id = tokenizer.pad_token_id
-    if args.gradient_checkpointing:
-        policy.gradient_checkpointing_enable(args.gradient_checkpointing_kwargs)
-        critic.gradient_checkpointing_enable(args.gradient_checkpointing_kwargs)
+    if args.activation_checkpointing or args.gradient_checkpointing:  # transformers 5 renamed the field
+        ckpt_kwargs = args.activation_checkpointing_kwargs or args.gradient_checkpointing_kwargs
+        policy.gradient_checkpointing_enable(ckpt_kwargs)
+        critic.gradient_checkpointing_enable(ckpt_kwargs)
     eos_ids = sorted({tokenizer.eos_token_id, *_as_list(policy.generation_config.eos_token_id)} - {None})
 
     model = PolicyAndValue(policy, critic)
@@ -635,7 +641,8 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
 
         ref = prepare_deepspeed(ref, accelerator)  # ZeRO-3: sharded like the policy; otherwise a stage-0 engine
     else:
-        ref = accelerator.prepare_model(ref, evaluation_mode=True)
+        # Not accelerator.prepare_model: that would register the frozen model for save_state/load_state.
+        ref = ref.to(accelerator.device)
     kl_ctl = core.AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
     accelerator.register_for_checkpointing(scheduler, kl_ctl)
 

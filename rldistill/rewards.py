@@ -45,6 +45,10 @@ class RewardError(RuntimeError):
     """A verifier failed while `strict` is set."""
 
 
+class RewardConfigError(ValueError):
+    """A recipe's reward settings are inconsistent (raised before training)."""
+
+
 def completion_text(completion) -> str:
     """A completion as plain text: TRL passes strings, or a list of chat messages for conversational prompts."""
     if isinstance(completion, str):
@@ -341,7 +345,7 @@ def parse_warmup(items) -> dict[str, int]:
             continue
         name, sep, steps = str(item).partition("=")
         if not sep or not steps.strip().isdigit():
-            raise ValueError(f"reward_warmup entries are NAME=STEPS (e.g. 'length=50'), got {item!r}")
+            raise RewardConfigError(f"reward_warmup entries are NAME=STEPS (e.g. 'length=50'), got {item!r}")
         out[name.strip()] = int(steps)
     return out
 
@@ -356,13 +360,10 @@ def build_reward_funcs(names: Sequence[str], *, default_verifier: str = "math", 
     overlong_buffer_len, overlong_penalty_factor.
     """
     if not names:
-        raise ValueError("reward_funcs is empty: name at least one verifier or shaping term")
+        raise RewardConfigError("reward_funcs is empty: name at least one verifier or shaping term")
     cfg = dict(shaping_cfg, default_verifier=default_verifier, timeout=timeout, workers=workers,
                fallback=fallback, strict=strict, max_completion_length=max_completion_length)
     warmup = parse_warmup(warmup)
-    unknown_warm = set(warmup) - set(names)
-    if unknown_warm:
-        raise ValueError(f"reward_warmup names {sorted(unknown_warm)} that are not in reward_funcs {list(names)}")
     scorer = _BatchScorer(cfg)
     funcs = []
     for name in names:
@@ -371,7 +372,7 @@ def build_reward_funcs(names: Sequence[str], *, default_verifier: str = "math", 
             if term.needs_correct:
                 check_verifiers([default_verifier])
             if name == "overlong" and not max_completion_length:
-                raise ValueError("the `overlong` reward needs max_completion_length")
+                raise RewardConfigError("the `overlong` reward needs max_completion_length")
             fn = _shaping_reward(name, term, scorer, cfg)
         else:
             if name != "correct":
@@ -390,6 +391,9 @@ def build_reward_funcs(names: Sequence[str], *, default_verifier: str = "math", 
         fn.__name__ = fn.__qualname__ = name  # TRL logs rewards/<__name__>/mean
         fn.scorer = scorer
         funcs.append(fn)
+    unknown_warm = set(warmup) - set(names)
+    if unknown_warm:
+        raise RewardConfigError(f"reward_warmup names {sorted(unknown_warm)} that are not in reward_funcs {list(names)}")
     return funcs
 
 

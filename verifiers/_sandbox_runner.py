@@ -1,7 +1,7 @@
 """The sandbox zygote: the only code of rldistill that runs inside the sandbox.
 
 ``verifiers.sandbox`` starts this file once per process as
-``python -I -B _sandbox_runner.py CTRL_FD LEVEL`` and talks to it over a
+``python -I -S -B _sandbox_runner.py CTRL_FD LEVEL`` and talks to it over a
 SOCK_SEQPACKET control socket. It imports nothing from rldistill (``-I`` keeps
 the script directory, the user site and ``PYTHON*`` variables out).
 
@@ -36,6 +36,7 @@ import base64
 import builtins
 import collections
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -151,6 +152,9 @@ def zygote(ctrl_fd, level):
     elif os.geteuid() == 0:
         STATE["uid_user"], STATE["uid_harness"] = 65534, 65533
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # auto-reap the per-run C processes
+    # Started with -S (no site: cheaper forks); the user's code may still import installed packages.
+    sys.path.extend(p for p in hello.get("site", []) if p not in sys.path)
+    gc.freeze()  # keep the collector from touching (and so copying) the zygote's pages in children
     _send(ctrl, {"ready": STATE["level"]})
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
@@ -259,6 +263,8 @@ def run_c(z_sock, zygote_pid):
 def run_g(g_sock, c_pid, ns):
     """Process G: PID 1 of the run. Fork U; on the request, private /tmp, then become H."""
     _die_with_parent(c_pid) if not ns else _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if not ns:
+        os.setsid()  # no PID namespace: the run's process group is what the parent kills
     g_hand, u_hand = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     h_rpc, u_rpc = socket.socketpair()
     me = os.getpid()
@@ -291,7 +297,6 @@ def run_g(g_sock, c_pid, ns):
         os.chdir("/tmp")
     else:
         os.chdir(req["workdir"])
-        os.setsid()
     if req["mode"] == "stdio":
         g_hand.close()  # the pre-forked user process exits; each stdin case gets a fresh one
         h_rpc.close()
@@ -496,6 +501,7 @@ def serve_user(req, sock):
     except BaseException as e:  # noqa: BLE001 - SystemExit in the user's code is a failure too
         send_frame(sock, {"load_error": type(e).__name__})
         return
+    _flush()
     names = {}
     for k, v in list(g.items()):
         if k.startswith("__"):
@@ -523,7 +529,18 @@ def serve_user(req, sock):
             reply = {"ok": encode(out, handles)}
         except BaseException as e:  # noqa: BLE001
             reply = {"exc": type(e).__name__}
+        _flush()
         send_frame(sock, reply)
+
+
+def _flush():
+    # The user's stdout is a pipe (block-buffered) and the process is killed, not exited, at the
+    # end: flush so the captured output is what the code printed.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 # ---------------------------------------------------------------- the harness side (trusted)

@@ -101,16 +101,24 @@ def _binds() -> list:
     return out
 
 
+def _site_dirs() -> list:
+    import site
+
+    dirs = site.getsitepackages() + [site.getusersitepackages()]
+    return [d for d in dirs if os.path.isdir(d) and not d.startswith("/tmp/")]
+
+
 class Zygote:
     """The per-process fork server. ``send`` is thread-safe; the zygote never blocks on a run."""
 
     def __init__(self, level: str):
         self.owner = os.getpid()
+        self.uids = (65534, 65533) if level == "none" and os.geteuid() == 0 else ()
         self.lock = threading.Lock()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         python = os.path.realpath(sys.executable)
         self.proc = subprocess.Popen(
-            [python, "-I", "-B", RUNNER, str(child.fileno()), level],
+            [python, "-I", "-S", "-B", RUNNER, str(child.fileno()), level],
             pass_fds=[child.fileno()], env=ZYGOTE_ENV, cwd="/", stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
@@ -134,7 +142,7 @@ class Zygote:
         return json.loads(data)
 
     def _handshake(self, level):
-        self.sock.send(json.dumps({"binds": _binds()}).encode())
+        self.sock.send(json.dumps({"binds": _binds(), "site": _site_dirs()}).encode())
         if level != "none":
             msg = self._recv()
             if "error" in msg:
@@ -144,6 +152,7 @@ class Zygote:
                 # User code and harness get their own host uids, unique to this process, so
                 # their RLIMIT_NPROC counts are theirs and no host file is owned by them.
                 base = 2_000_000_000 + (os.getpid() % 10_000_000) * 2
+                self.uids = (base, base + 1)
                 for kind in ("uid_map", "gid_map"):
                     with open(f"/proc/{pid}/{kind}", "w") as f:
                         f.write(f"0 0 1\n1000 {base} 1\n1001 {base + 1} 1\n")
@@ -211,6 +220,11 @@ def _zygote() -> Zygote:
 def isolation_level() -> str:
     """The level the sandbox runs at on this host (starts the zygote if needed)."""
     return _zygote().level
+
+
+def sandbox_uids() -> tuple:
+    """Host uids that the user's code and the harness run as (empty where they share the caller's)."""
+    return _zygote().uids
 
 
 def shutdown() -> None:

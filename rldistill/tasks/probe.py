@@ -42,7 +42,8 @@ def extract(text: str) -> str | None:
     return next((a or b for a, b in reversed(m)), None) if m else None
 
 
-def train(model, tok, rows, target: str, steps: int, batch: int, lr: float, seed: int = 0, log_every: int = 50):
+def train(model, tok, rows, target: str, steps: int, batch: int, lr: float, seed: int = 0, log_every: int = 50,
+          callback=None, every: int = 0):
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -56,7 +57,7 @@ def train(model, tok, rows, target: str, steps: int, batch: int, lr: float, seed
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     model.train()
-    t0, n_tok = time.time(), 0
+    t0, c0, n_tok = time.time(), time.process_time(), 0
     for step in range(steps):
         idx = torch.randint(len(examples), (batch,), generator=g).tolist()
         seqs = [examples[i] for i in idx]
@@ -76,7 +77,13 @@ def train(model, tok, rows, target: str, steps: int, batch: int, lr: float, seed
         sched.step()
         opt.zero_grad()
         if log_every and (step % log_every == 0 or step == steps - 1):
-            print(f"step {step:4d} loss {loss.item():.3f} {time.time() - t0:6.1f}s target tokens {n_tok}", flush=True)
+            print(f"step {step:4d} loss {loss.item():.3f} {time.time() - t0:6.1f}s wall "
+                  f"{time.process_time() - c0:6.1f}s cpu, target tokens {n_tok}", flush=True)
+        if callback and every and (step + 1) % every == 0 and step + 1 < steps:
+            t_cb, c_cb = time.time(), time.process_time()
+            callback(step + 1)
+            t0 += time.time() - t_cb  # evaluation time is not training time
+            c0 += time.process_time() - c_cb
     return time.time() - t0, n_tok
 
 
@@ -109,6 +116,8 @@ def cli(argv=None) -> int:
     ap.add_argument("--n-eval", type=int, default=200)
     ap.add_argument("--styles", action="store_true", help="also report each styles/<style>.jsonl")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-every", type=int, default=0, help="also report accuracy (on --n-quick rows) every N steps")
+    ap.add_argument("--n-quick", type=int, default=60)
     a = ap.parse_args(argv)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -120,8 +129,14 @@ def cli(argv=None) -> int:
     tok = AutoTokenizer.from_pretrained(a.student)
     model = AutoModelForCausalLM.from_pretrained(a.student)
     data = Path(a.data)
-    secs, n_tok = train(model, tok, read_jsonl(data / "train.jsonl"), a.target, a.steps, a.batch, a.lr)
     max_new = 600 if a.target == "verbose" else 80
+
+    def quick(step):
+        accs = {s: accuracy(model, tok, read_jsonl(data / f"{s}.jsonl")[: a.n_quick], max_new) for s in ("eval", "ood")}
+        print(f"step {step:4d} quick accuracy " + " ".join(f"{k} {v:.3f}" for k, v in accs.items()), flush=True)
+
+    secs, n_tok = train(model, tok, read_jsonl(data / "train.jsonl"), a.target, a.steps, a.batch, a.lr,
+                        callback=quick, every=a.eval_every)
     splits = ["eval", "ood"] + ([f"styles/{p.stem}" for p in sorted((data / "styles").glob("*.jsonl"))] if a.styles else [])
     print(f"trained {a.steps} steps x {a.batch} on {a.target!r} targets in {secs:.0f}s ({n_tok} target tokens)")
     for split in splits:

@@ -1,0 +1,163 @@
+"""rldistill.grpo + rldistill.dynamic_sampling: GRPO steps with verifier rewards, zero-variance groups, resume."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from verifiers import Verdict
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "configs/recipes/tiny/grpo.yaml"
+
+
+def _parity(completion, answer):
+    """A user verifier (resolved as 'test_grpo:_parity' in the pool's workers) whose rewards vary within a group."""
+    return Verdict(float(len(completion) % 2), "ok")
+
+
+def make_rows(n=16, verifiers=("math",)):
+    return [{"id": f"g{i:03d}", "prompt": f"Question: Compute {i}+{i % 3}. Put the final answer in \\boxed{{}}.\nAnswer:",
+             "completion": f" {i}+{i % 3}={i + i % 3}\n\\boxed{{{i + i % 3}}}", "answer": str(i + i % 3),
+             "verifier": verifiers[i % len(verifiers)]} for i in range(n)]
+
+
+def make_student(d: Path, rows) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rldistill.student import SPECIAL, build_tokenizer
+
+    tok = build_tokenizer([r["prompt"] + r["completion"] for r in rows], 300)
+    ids = {k: tok.convert_tokens_to_ids(v) for k, v in SPECIAL.items()}
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                      bos_token_id=ids["bos_token"], eos_token_id=ids["eos_token"], pad_token_id=ids["pad_token"])
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("grpo")
+    rows = make_rows(verifiers=("math", "test_grpo:_parity"))  # mixed rows: the `verifier` column dispatches
+    data = d / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return make_student(d / "student", rows), data, d
+
+
+def args(student, data, out, *extra):
+    return ["--config", str(RECIPE), "--model_name_or_path", str(student), "--dataset_path", str(data),
+            "--output_dir", str(out), "--num_generations", "4", "--per_device_train_batch_size", "4",
+            "--max_completion_length", "12", "--logging_steps", "1", "--verifier_timeout", "30", *map(str, extra)]
+
+
+def test_grpo_steps_with_math_reward_and_length_term(setup):
+    from transformers import AutoModelForCausalLM
+
+    from rldistill.grpo import cli
+
+    student, data, d = setup
+    out = d / "run"
+    cli(args(student, data, out, "--max_steps", "2", "--save_steps", "2", "--beta", "0.02",
+             "--reward_funcs", "math", "length", "test_grpo:_parity", "--reward_weights", "1.0", "0.5", "0.1",
+             "--reward_warmup", "none", "--dynamic_sampling", "refill", "--dynamic_sampling_max_rounds", "1",
+             "--seen_ids_dir", d / "seen"))
+    logs = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())["log_history"]
+    steps = [e for e in logs if "loss" in e]
+    assert len(steps) == 2 and all(math.isfinite(e["loss"]) for e in steps)
+    for key in ("rewards/math/mean", "rewards/length/mean", "rewards/test_grpo:_parity/mean", "kl",
+                "dynamic_sampling/zero_std_frac", "dynamic_sampling/dropped_frac"):
+        assert key in steps[0], key
+    assert any(k.startswith("verifier/") for k in steps[0])  # verdict reasons, logged through TRL's log_metric
+    AutoModelForCausalLM.from_pretrained(out)
+    seen = (d / "seen" / "rank0.txt").read_text().split("\n")
+    assert len([s for s in seen if s]) >= 2 * 4  # 2 steps x 4 completions (+ refill rounds)
+
+
+def test_unknown_verifier_in_recipe_fails_before_loading(setup):
+    from rldistill.grpo import cli
+
+    student, data, d = setup
+    with pytest.raises(SystemExit) as e:
+        cli(args(student, data, d / "bad", "--reward_funcs", "math", "sympy_check", "--reward_weights", "1", "1"))
+    assert "unknown reward 'sympy_check'" in str(e.value) and "'math'" in str(e.value)
+    assert not (d / "bad").exists()
+
+
+# ---------------------------------------------------------------- dynamic sampling, without a model
+
+def fake_trainer(rewards_per_func, weights, G, rank=0):
+    import torch
+
+    return SimpleNamespace(_last_rewards_per_func=torch.tensor(rewards_per_func, dtype=torch.float32),
+                           reward_weights=torch.tensor(weights), num_generations=G,
+                           accelerator=SimpleNamespace(process_index=rank, device="cpu"),
+                           processing_class=SimpleNamespace(pad_token_id=0))
+
+
+@pytest.mark.parametrize("rank,expected", [(0, [True, True, False, False]), (1, [False, False, True, True])])
+def test_zero_variance_groups_are_found_globally(rank, expected):
+    """Groups of G=2 over 2 ranks x 4 completions; group 0 (all equal) and group 3 (equal after weighting)."""
+    from rldistill.dynamic_sampling import DynamicSamplingGRPOTrainer as T
+
+    rpf = [[1, 0], [1, 0], [0, 0], [1, 0], [0, 1], [1, 1], [0, 1], [0, 1]]
+    fake = fake_trainer(rpf, [1.0, 0.5], G=2, rank=rank)
+    assert T._zero_std_local(fake, 4).tolist() == expected
+
+
+def test_refill_merge_replaces_dropped_rows_and_pads():
+    import torch
+
+    from rldistill.dynamic_sampling import DynamicSamplingGRPOTrainer as T
+
+    out = {"prompt_ids": torch.tensor([[5, 6], [7, 8], [5, 6]]), "prompt_mask": torch.ones(3, 2, dtype=torch.long),
+           "completion_ids": torch.tensor([[1, 2], [3, 0], [4, 4]]), "completion_mask": torch.tensor([[1, 1], [1, 0], [1, 1]]),
+           "advantages": torch.tensor([0.0, 0.0, 1.0]), "num_items_in_batch": torch.tensor(5)}
+    new = {"prompt_ids": torch.tensor([[9, 9, 9], [8, 8, 8], [7, 7, 7]]), "prompt_mask": torch.ones(3, 3, dtype=torch.long),
+           "completion_ids": torch.tensor([[2, 2, 2], [3, 3, 3], [4, 4, 4]]), "completion_mask": torch.ones(3, 3, dtype=torch.long),
+           "advantages": torch.tensor([0.0, -0.7, 0.7]), "num_items_in_batch": torch.tensor(9)}
+    merged, drop = T._merge(fake_trainer([[0]], [1.0], 1), out, torch.tensor([True, True, False]), new,
+                            torch.tensor([True, False, False]))
+    assert drop.tolist() == [False, False, False]
+    assert merged["advantages"].tolist() == pytest.approx([-0.7, 0.7, 1.0])
+    assert merged["prompt_ids"].tolist() == [[8, 8, 8], [7, 7, 7], [0, 5, 6]]   # left padded
+    assert merged["prompt_mask"].tolist() == [[1, 1, 1], [1, 1, 1], [0, 1, 1]]
+    assert merged["completion_ids"].tolist() == [[3, 3, 3], [4, 4, 4], [4, 4, 0]]  # right padded
+    assert merged["completion_mask"].tolist() == [[1, 1, 1], [1, 1, 1], [1, 1, 0]]
+
+
+@pytest.mark.slow
+def test_sigkill_after_first_checkpoint_then_resume(setup):
+    student, data, d = setup
+    out = d / "resume"
+    base = [sys.executable, "-m", "rldistill.grpo", *args(student, data, out, "--max_steps", "8", "--save_steps", "2",
+                                                          "--reward_funcs", "math", "format", "--reward_weights", "1", "1",
+                                                          "--reward_warmup", "none")]
+    log = d / "killed.log"
+    with open(log, "w") as f:
+        p = subprocess.Popen(base, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        t0 = time.monotonic()
+        try:
+            while not (out / "checkpoint-2" / "trainer_state.json").exists():
+                assert p.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() - t0 < 300
+                time.sleep(0.1)
+        finally:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert not (out / "model.safetensors").exists(), "the first run finished before it was killed"
+    r = subprocess.run(["timeout", "400", *base, "--resume_from_checkpoint", "true"], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert f"resuming from {out}/checkpoint-" in r.stdout
+    assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
+    assert (out / "model.safetensors").exists()
