@@ -53,7 +53,8 @@ class EvalConfig:
     max_new_tokens: int = field(default=512, metadata={"help": "completion length cap"})
     batch_size: int = field(default=32, metadata={"help": "prompts per generate call (HF backend)"})
     budgets: tuple[int, ...] = field(default=(), metadata={"help": "token budgets for truncate-and-force accuracy"})
-    force_suffix: str = field(default="\n\\boxed{", metadata={"help": "appended after truncation to force an answer"})
+    budget_suites: tuple[str, ...] | None = field(default=None, metadata={"help": "suites to run budgets on (None: all)"})
+    force_suffix: str = field(default="\n\n\\boxed{", metadata={"help": "appended after truncation to force an answer"})
     answer_tokens: int = field(default=16, metadata={"help": "tokens allowed after the forcing suffix"})
     overlap_n: int = field(default=4, metadata={"help": "word n-gram size for teacher overlap"})
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N rows of each suite"})
@@ -265,7 +266,7 @@ def budget_forced(gen: Generator, pids: list[list[int]], greedy: list[tuple[list
     return texts, tokens
 
 
-def evaluate_suite(gen: Generator, rows: list[dict], cfg: EvalConfig) -> tuple[dict, list[dict]]:
+def evaluate_suite(gen: Generator, rows: list[dict], cfg: EvalConfig, budgets: bool = True) -> tuple[dict, list[dict]]:
     """Metrics for one model on one suite, and one record per problem."""
     pids = [prompt_ids(gen.tok, r["prompt"]) for r in rows]
     answers = [str(r["answer"]) for r in rows]
@@ -310,7 +311,7 @@ def evaluate_suite(gen: Generator, rows: list[dict], cfg: EvalConfig) -> tuple[d
 
     # Accuracy at fixed token budgets.
     out["budgets"] = {}
-    for b in cfg.budgets:
+    for b in cfg.budgets if budgets else ():
         texts, toks = budget_forced(gen, pids, greedy, b, cfg)
         ok = [is_correct(v) for v in score(texts, answers, vnames)]
         out["budgets"][str(b)] = {"accuracy": sum(ok) / len(ok) if ok else None,
@@ -347,7 +348,7 @@ def evaluate_models(models: dict[str, str], suites: dict[str, Path], cfg: EvalCo
         per_problem[mname] = {}
         for sname, srows in rows.items():
             t1 = time.time()
-            m, recs = evaluate_suite(gen, srows, cfg)
+            m, recs = evaluate_suite(gen, srows, cfg, cfg.budget_suites is None or sname in cfg.budget_suites)
             m["seconds"] = round(time.time() - t1, 2)
             res["suites"][sname] = m
             per_problem[mname][sname] = [r["correct"] for r in recs]

@@ -222,6 +222,8 @@ _FILLER = _rx(
     r"^(?:alright|all right|okay|ok|hmm+|well|great|good|fine|so|now|right|yes|perfect|interesting|got it|cool|"
     r"let me think(?: about (?:this|it))?|that seems (?:straightforward|simple|easy|right)|this (?:seems|looks) (?:straightforward|simple|easy)|"
     r"i think (?:that'?s|this is) (?:it|right|correct)|that'?s (?:it|all)|is that all|let'?s see|let me see)\b[\s,.!?:]*$"
+    r"|^(?:\W*(?:hmm+|okay|ok|alright|all right|so|well|now)\W+)*(?:let(?:'s| me| us) (?:see|think|work through|start|"
+    r"try to figure|figure)(?: this| it| about this| about it)?(?: out| through)?(?: carefully| step by step)?[\s.!]*)$"
 )
 
 

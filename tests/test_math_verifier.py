@@ -258,12 +258,11 @@ def test_pathological_gold_cannot_be_judged(name):
 
 
 # ---------------------------------------------------------------- fuzzing
-_latexish = st.text(
-    alphabet=st.sampled_from(list("0123456789+-*/^_{}()[]|,.=<>! xyzabc$%\\")
-                             + ["\\frac", "\\sqrt", "\\boxed{", "\\pm", "\\left(", "\\right)", "\\begin{pmatrix}",
-                                "\\end{pmatrix}", "&", "\\\\", "\\text{", "\\infty", "\\cup", "^{", "9^{9^", "!"]),
-    max_size=60,
-).map("".join)
+_TOKENS = list("0123456789+-*/^_{}()[]|,.=<>! xyzabce$%\\") + [
+    "\\frac", "\\sqrt", "\\boxed{", "\\pm", "\\left(", "\\right)", "\\begin{pmatrix}", "\\end{pmatrix}", "&",
+    "\\\\", "\\text{", "\\infty", "\\cup", "^{", "9^{9^", "\\sin", "\\log", "e^{", "\\overline{", "\\{", "\\}",
+]
+_latexish = st.lists(st.sampled_from(_TOKENS), max_size=60).map("".join)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -320,6 +320,7 @@ def test_sandbox_sees_only_its_own_tiny_world(monkeypatch, tmp_path):
     assert res.done and res.records[0]["ok"] is True, res
 
 
+@NS
 def test_zygote_survives_and_next_run_is_clean(tmp_path, monkeypatch):
     """After a run that kills what it can and leaves files in /tmp, the next run starts fresh."""
     _score_attack(ATTACKS["signal_own_process_group"], tmp_path, monkeypatch)

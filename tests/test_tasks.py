@@ -37,7 +37,7 @@ def test_at_least_three_kinds():
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("n_steps", [1, 3, 6])
 def test_problems_are_exact_and_respect_the_knobs(kind, n_steps):
-    knobs = Knobs(operand_max=7, mul_max=3, value_max=60)
+    knobs = Knobs(operand_max=7, mul_max=3, value_max=60, mul_base_max=10)
     rng = random.Random(kind + str(n_steps))
     for _ in range(200):
         p = get_kind(kind)(rng, n_steps, knobs)
@@ -46,6 +46,8 @@ def test_problems_are_exact_and_respect_the_knobs(kind, n_steps):
         for s in p.steps:
             assert 0 <= s.a <= knobs.value_max and 0 <= s.c <= knobs.value_max
             assert s.b <= max(knobs.operand_max, knobs.mul_max)
+            if s.op == "*" or (s.op == "/" and kind == "equation"):  # what got multiplied was small
+                assert min(s.a, s.c) <= knobs.mul_base_max
 
 
 @pytest.mark.parametrize("kind", KINDS)

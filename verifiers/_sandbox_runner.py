@@ -12,8 +12,9 @@ bind-mounted read-only, four device nodes, nothing from /etc, /home, /root,
 /proc or /work) and chroot into it. The network namespace has only a loopback
 that is down.
 
-Per run the zygote forks ``C``, which unshares fresh PID, mount and IPC
-namespaces and forks ``G``, the PID 1 of the run. ``G`` mounts a private tmpfs
+Per run the zygote clones ``G`` into fresh PID, mount and IPC namespaces
+(through an intermediate ``C`` that unshares and forks where the clone syscall
+number is unknown); ``G`` is the PID 1 of the run. Runs are pre-forked. ``G`` mounts a private tmpfs
 on /tmp, forks ``U`` (the user's code, as uid 1000 in its own session), then
 becomes ``H`` (the test harness, as uid 1001, not dumpable). Only then does
 ``H`` read the tests from a pipe, so the tests and the run's nonce never exist
@@ -151,7 +152,6 @@ def zygote(ctrl_fd, level):
             return
     elif os.geteuid() == 0:
         STATE["uid_user"], STATE["uid_harness"] = 65534, 65533
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # auto-reap the per-run C processes
     # Started with -S (no site: cheaper forks); the user's code may still import installed packages.
     sys.path.extend(p for p in hello.get("site", []) if p not in sys.path)
     gc.freeze()  # keep the collector from touching (and so copying) the zygote's pages in children
@@ -170,8 +170,10 @@ def zygote(ctrl_fd, level):
         if not data:
             return  # the parent went away; the prctl death signals take every run down with us
         if len(fds) == 4:
-            sock = warm.popleft()
+            sock, pid = warm.popleft()
             try:
+                if pid is not None:  # G is our own child: its pid goes first on the result pipe
+                    os.write(fds[2], (json.dumps({"pid": pid}) + "\n").encode())
                 socket.send_fds(sock, [data], fds)
             except OSError:
                 pass  # that instance died; the parent's wall clock turns it into a timeout
@@ -180,6 +182,19 @@ def zygote(ctrl_fd, level):
             os.close(fd)
         while len(warm) < WARM:
             warm.append(spawn_warm(ctrl, warm))
+        _reap()
+
+
+def _reap():
+    # Runs' PID 1s are our children when cloned directly; reaping here (not by SIG_IGN) keeps a
+    # finished run's pid reserved until the next request, after the parent has opened its pidfd.
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 # ---------------------------------------------------------------- one run
@@ -191,23 +206,43 @@ def zygote(ctrl_fd, level):
 WARM = 2
 
 
+# clone(2) straight into new PID/mount/IPC namespaces saves a fork per run where we know the
+# syscall number (its first argument is the flags everywhere; the others are 0 here).
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+_pylib = ctypes.PyDLL(None, use_errno=True)  # PyDLL keeps the GIL across the call, as fork does
+
+
+def _clone_into_namespaces():
+    flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | signal.SIGCHLD
+    pid = _pylib.syscall(ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags), ctypes.c_ulong(0),
+                         ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone")
+    return pid
+
+
 def spawn_warm(ctrl, warm):
     z_sock, c_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     zygote_pid = os.getpid()
-    pid = os.fork()
+    ns = STATE["level"] != "none"
+    direct = not ns or _SYS_CLONE is not None
+    pid = (_clone_into_namespaces() if ns else os.fork()) if direct else os.fork()
     if pid == 0:
         try:
             ctrl.close()
             z_sock.close()
-            for other in warm:
+            for other, _ in warm:
                 other.close()
-            run_c(c_sock, zygote_pid)
+            if direct:
+                run_g(c_sock, zygote_pid, ns)
+            else:
+                run_c(c_sock, zygote_pid)
         except BaseException:  # noqa: BLE001 - stderr is /dev/null unless debugging the runner
             traceback.print_exc()
         finally:
             os._exit(0)
     c_sock.close()
-    return z_sock
+    return z_sock, (pid if direct else None)
 
 
 def _die_with_parent(parent_pid):
@@ -262,6 +297,7 @@ def run_c(z_sock, zygote_pid):
 
 def run_g(g_sock, c_pid, ns):
     """Process G: PID 1 of the run. Fork U; on the request, private /tmp, then become H."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _die_with_parent(c_pid) if not ns else _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if not ns:
         os.setsid()  # no PID namespace: the run's process group is what the parent kills

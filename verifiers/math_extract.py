@@ -80,8 +80,11 @@ def _focus(text: str) -> str:
     return text
 
 
-def boxes(text: str) -> list[tuple[int, int, str]]:
-    """All ``\\boxed``/``\\fbox`` contents as (start, end, content), in order."""
+def boxes(text: str, unclosed: list | None = None) -> list[tuple[int, int, str]]:
+    """All ``\\boxed``/``\\fbox`` contents as (start, end, content), in order.
+
+    Start positions of boxes whose brace never closes go to ``unclosed``.
+    """
     found = []
     braces = None
     for m in _BOX_RE.finditer(text):
@@ -91,7 +94,9 @@ def boxes(text: str) -> list[tuple[int, int, str]]:
                 braces = match_braces(text)
             k = braces.get(j)
             if k is None:
-                continue  # unclosed box: no answer here
+                if unclosed is not None:
+                    unclosed.append(m.start())
+                continue
             found.append((m.start(), k + 1, text[j + 1 : k]))
         else:  # \boxed 5  or \boxed{} without braces: up to a delimiter
             mm = re.match(r"[^\s$\\{}]{1,100}", text[j:])
@@ -112,7 +117,7 @@ def _glue_word(w: str) -> bool:
     """and / or, a label such as y_2= or (a), or a unit: '\\boxed{1} papers and \\boxed{2} bins'."""
     from verifiers.math_latex import unit_name  # no SymPy import: math_latex imports it lazily
 
-    if w.lower() in ("and", "or", "=") or re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?=|\([a-z]\)", w):
+    if w.lower() in ("and", "or", "=") or re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?=?|\([a-z]\)", w):
         return True
     return unit_name(w) is not None
 
@@ -186,6 +191,10 @@ def candidates(text: str) -> list[tuple[str, list[str]]]:
     if not isinstance(text, str):
         return []
     text = _focus(text)
+    unclosed: list[int] = []
+    found = boxes(text, unclosed)
+    if unclosed and (not found or unclosed[-1] > found[-1][0]):
+        return []  # the last box never closes: the final answer was cut off
     out: list[tuple[str, list[str]]] = []
     groups = box_groups(text, with_end=True)
     if groups:

@@ -24,6 +24,7 @@ Run: ``python -c "from verifiers.math_latex import parse_answer as p; print(p('\
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -243,7 +244,7 @@ def clean(s: str, latex: bool = False) -> tuple[str, dict]:
     if s2 != s:
         flags["percent"] = True
         s = s2
-    s = s.strip().rstrip(".,;:!").strip()
+    s = s.strip().rstrip(".,;:").strip()
     s = re.sub(r"^(?:x\s*\\in|\\in)\s*(?=[\[(\\{])", "", s)
     if plain:
         s = _depth0_sub(s, _THOUSANDS, lambda m: m.group(1) + m.group(2).replace(",", ""))
@@ -321,6 +322,50 @@ _CLOSE = {")", "]", "}", "\\}"}
 _FUNC_LETTERS = set("fghFGHPQW")
 
 
+def _log10_int(n: int) -> float:
+    n = abs(int(n))
+    if n == 0:
+        return 0.0
+    return math.log10(n) if n < 10**300 else float(len(str(n)))
+
+
+def magnitude(x) -> float:
+    """An upper bound on log10|x| read from the expression tree, without evaluating it.
+
+    Free symbols count as O(1) (the verifier evaluates them at points in [0.3, 2.7]).
+    Used to refuse, before SymPy or mpmath try, values such as e^{e^{e^{100}}}.
+    """
+    S = sp()
+    inf = float("inf")
+    if x.is_Rational:
+        return _log10_int(x.p) - _log10_int(x.q)
+    if x.is_Float:
+        return max(0.0, math.log10(float(abs(x)) or 1.0) + 1)
+    if not x.args:
+        return 1.0  # symbols and constants such as pi, E, I, oo
+    if isinstance(x, S.Pow):
+        b, e = x.args
+        if b in (S.S.One, S.S.NegativeOne, S.S.Zero):
+            return 1.0
+        me = magnitude(e)
+        if me > 6:
+            return inf
+        ev = abs(float(e)) if e.is_Number else 10**me
+        return ev * max(abs(magnitude(b)), 0.5)
+    if isinstance(x, S.exp):
+        me = magnitude(x.args[0])
+        return inf if me > 6 else 0.44 * 10**me
+    if isinstance(x, (S.factorial, S.gamma)):
+        me = magnitude(x.args[0])
+        return inf if me > 5 else 10**me * max(me, 1.0)
+    args = [magnitude(a) for a in x.args]
+    if isinstance(x, S.Mul):
+        return sum(max(a, 0.0) for a in args)
+    if isinstance(x, S.Add):
+        return max(args) + 1
+    return max(args)
+
+
 def _guard_pow(b, e):
     S = sp()
     if e.is_Number and b.is_Number:
@@ -334,22 +379,17 @@ def _guard_pow(b, e):
             raise Guard("power too large")
     elif e.is_Number and abs(e) > 1000:
         raise Guard("exponent too large")
-    elif not e.is_Number and e.is_number and b.is_number:
-        try:
-            if abs(float(e.evalf(15))) > 100_000:
-                raise Guard("exponent too large")
-        except (TypeError, ValueError):
-            pass
+    elif not e.is_Number and b.is_number and magnitude(S.Pow(b, e, evaluate=False)) > MAX_RESULT_DIGITS:
+        raise Guard("power too large")
+    elif not e.is_Number and magnitude(e) > 3:  # x^(10^4): too large to expand or evaluate safely
+        raise Guard("exponent too large")
     return S.Pow(b, e)
 
 
 def _guard_factorial(x):
     S = sp()
-    if x.is_Number:
-        if x.is_Integer and x > MAX_FACTORIAL:
-            raise Guard("factorial too large")
-        if not x.is_Integer and abs(x) > MAX_FACTORIAL:
-            raise Guard("factorial too large")
+    if magnitude(x) > 3 or (x.is_Number and abs(x) > MAX_FACTORIAL):
+        raise Guard("factorial too large")
     return S.factorial(x)
 
 
@@ -695,7 +735,7 @@ class _Parser:
         if name in ("log", "lg"):
             v = S.log(x, base) if base is not None else (S.log(x, 10) if name == "lg" else S.log(x))
         elif name in table:
-            if name == "exp" and x.is_Number and abs(x) > 100_000:
+            if name in ("exp", "sinh", "cosh") and magnitude(x) > 3.5:
                 raise Guard("exp too large")
             v = table[name](x)
         else:

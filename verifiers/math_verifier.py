@@ -97,10 +97,13 @@ def _short_whole(text: str) -> list[tuple[str, list[str]]]:
 
 def read_answer(text: str, gold: bool = False) -> tuple[Answer | None, str, str]:
     """(answer, source, reason) for a response, or for a gold answer string."""
-    if gold and "\\boxed" not in text and "\\fbox" not in text and "####" not in text and len(text) < 400:
-        cands = [("whole", [text])]
+    if gold and "\\boxed" not in text and "\\fbox" not in text and "####" not in text:
+        # a gold is usually the bare answer; a worked solution without a box is read like a response
+        cands = [("whole", [text])] + (candidates(text) if len(text) >= 400 else [])
     else:
         cands = _short_whole(text) + candidates(text)
+        if gold and not cands:
+            cands = [("whole", [text])]
     guarded = False
     for source, parts in cands:
         try:
@@ -110,7 +113,7 @@ def read_answer(text: str, gold: bool = False) -> tuple[Answer | None, str, str]
                 return None, source, "parse_error"  # a pathological final answer is not skipped over
             guarded = True
             continue
-        except (ParseError, RecursionError, ValueError, TypeError, ArithmeticError):
+        except Exception:  # ParseError, or SymPy refusing something odd: this candidate is unreadable
             continue
         if gold and source == "whole" or _acceptable(ans, source):
             ans.text = ", ".join(parts)
@@ -161,7 +164,12 @@ def _percent_equal(g: Answer, p: Answer) -> bool:
 def _same_answer(g: Answer, p: Answer) -> bool:
     if g.unit and p.unit and g.unit != p.unit:
         return False
-    return _percent_equal(g, p)
+    try:
+        return _percent_equal(g, p)
+    except (RecursionError, MemoryError):
+        return False
+    except Exception:  # SymPy raises many types (PolynomialError, NotImplementedError, ...) on odd input
+        return False
 
 
 @register("math")
@@ -195,7 +203,7 @@ def math_verifier(completion: str, answer: str) -> Verdict:
         for parts in others:
             try:
                 other = _combine(parts, latex=source == "boxed")
-            except (ParseError, RecursionError, ValueError, TypeError, ArithmeticError):
+            except Exception:
                 continue
             if not _acceptable(other, "statement"):
                 continue

@@ -26,7 +26,7 @@ def _random_ops(rng: random.Random, start: int, n: int, k: Knobs, low: int = 0) 
             choices.append(("+", 1, min(k.operand_max, k.value_max - v), 4))
         if v - 1 >= low:
             choices.append(("-", 1, min(k.operand_max, v - low), 3))
-        if v >= 1 and 2 * v <= k.value_max:
+        if 1 <= v <= k.mul_base_max and 2 * v <= k.value_max:
             choices.append(("*", 2, min(k.mul_max, k.value_max // v), 3))
         op, lo, hi, _ = rng.choices(choices, weights=[c[3] for c in choices])[0]
         b = rng.randint(lo, hi)

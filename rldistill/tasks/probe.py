@@ -118,6 +118,7 @@ def cli(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=0, help="also report accuracy (on --n-quick rows) every N steps")
     ap.add_argument("--n-quick", type=int, default=60)
+    ap.add_argument("--save", default=None, help="save the trained model and tokenizer here")
     a = ap.parse_args(argv)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -138,6 +139,9 @@ def cli(argv=None) -> int:
     secs, n_tok = train(model, tok, read_jsonl(data / "train.jsonl"), a.target, a.steps, a.batch, a.lr,
                         callback=quick, every=a.eval_every)
     splits = ["eval", "ood"] + ([f"styles/{p.stem}" for p in sorted((data / "styles").glob("*.jsonl"))] if a.styles else [])
+    if a.save:
+        model.save_pretrained(a.save)
+        tok.save_pretrained(a.save)
     print(f"trained {a.steps} steps x {a.batch} on {a.target!r} targets in {secs:.0f}s ({n_tok} target tokens)")
     for split in splits:
         rows = read_jsonl(data / f"{split}.jsonl")[: a.n_eval]

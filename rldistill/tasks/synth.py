@@ -106,8 +106,10 @@ def cli(argv=None) -> int:
     ap.add_argument("--ood-steps", type=_range, default=OOD_STEPS, help="ood steps, e.g. 5-6")
     ap.add_argument("--operand-max", type=int, default=Knobs.operand_max)
     ap.add_argument("--value-max", type=int, default=Knobs.value_max)
+    ap.add_argument("--mul-max", type=int, default=Knobs.mul_max, help="largest multiplier")
+    ap.add_argument("--mul-base-max", type=int, default=Knobs.mul_base_max, help="largest value that gets multiplied")
     a = ap.parse_args(argv)
-    knobs = Knobs(operand_max=a.operand_max, value_max=a.value_max)
+    knobs = Knobs(operand_max=a.operand_max, value_max=a.value_max, mul_max=a.mul_max, mul_base_max=a.mul_base_max)
     paths = synth(a.out, a.seed, a.train, a.eval, a.ood, kinds=a.kinds.split(",") if a.kinds else None,
                   steps=a.steps, ood_steps=a.ood_steps, knobs=knobs)
     for name, path in paths.items():
