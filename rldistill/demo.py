@@ -29,8 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 log = logging.getLogger("rldistill.demo")
@@ -45,22 +46,22 @@ class Preset:
     """Every knob of the demo; ``--quick`` and the default are two instances."""
 
     n_train: int = 2000
-    n_eval: int = 200
-    n_ood: int = 200
+    n_eval: int = 100
+    n_ood: int = 100
     student_size: str = "tiny"
     compress_method: str = "verified"
     # SFT: every arm sees sft_tokens tokens (prompt + completion, no padding)
-    sft_tokens: int = 2_000_000
+    sft_tokens: int = 1_000_000
     sft_batch_size: int = 32
     sft_lr: float = 2e-3
     sft_warmup_ratio: float = 0.05
     sft_max_length: int = 768
     # GRPO: both arms sample grpo_tokens tokens (prompt + completion)
-    grpo_tokens: int = 150_000
+    grpo_tokens: int = 120_000
     grpo_min_steps: int = 4
     grpo_prompts_per_step: int = 4
     grpo_num_generations: int = 8
-    grpo_lr: float = 1e-4
+    grpo_lr: float = 2e-4
     grpo_beta: float = 0.0
     grpo_max_completion_length: int = 576
     grpo_rewards: tuple[str, ...] = ("math", "format")
@@ -68,9 +69,9 @@ class Preset:
     grpo_dynamic_sampling: str = "drop"
     # evaluation
     eval_max_new_tokens: int = 704
-    eval_batch_size: int = 64
+    eval_batch_size: int = 100
     budgets: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
-    threads: int = 1
+    threads: int = 0  # torch threads; 0 = min(2, cores)
 
 
 PRESETS = {
@@ -121,6 +122,13 @@ def plan_steps(tokens_per_row: list[int], budget: int, batch_size: int) -> int:
     """Optimizer steps so that steps x batch x mean tokens per row ≈ budget."""
     mean = sum(tokens_per_row) / len(tokens_per_row)
     return max(1, round(budget / (batch_size * mean)))
+
+
+def steps_for(data: str, tokenizer: str, budget: int, batch_size: int) -> int:
+    """``plan_steps`` from paths (used by scripts/demo.sh)."""
+    from rldistill.models import load_tokenizer
+
+    return plan_steps(row_tokens(Path(data), load_tokenizer(tokenizer)), budget, batch_size)
 
 
 # ---------------------------------------------------------------- training (the stages' own APIs)
@@ -353,10 +361,10 @@ def write_report(out: Path, p: Preset, preset_name: str, prep: dict, plans: list
         plan_table(plans[0], p), "",
         "## Plots", "",
     ] + [f"![{k}]({Path(v).name})" for k, v in plots.items()] + [
-        "", "## Full evaluation (first seed)", "",
+        "", "## Full evaluation" + (" (first seed)" if len(evals) > 1 else ""), "",
         "Per-suite tables, token budgets, verbose markers, teacher overlap and paired-bootstrap intervals "
         "(each model minus `verbose_sft`):", "",
-        report.render(evals[0], title="Evaluation").split("\n", 2)[2],
+        report.render(evals[0], title="Evaluation", level=2).split("\n", 2)[2],
         "## Wall time", "",
         f"{wall:.0f} s in all ({', '.join(f'{k} {v:.0f}s' for k, v in timings.items())}); "
         f"torch threads: {p.threads}.", "",
@@ -373,7 +381,7 @@ def run(out: str | Path, quick: bool = False, seeds: int = 1, seed: int = 0, pre
     out = Path(out)
     name = "quick" if quick else "default"
     p = preset or PRESETS[name]
-    torch.set_num_threads(p.threads)
+    torch.set_num_threads(p.threads or min(2, os.cpu_count() or 1))
     out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
     t0 = time.time()
@@ -409,9 +417,13 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes: the whole path in about 3 minutes")
     ap.add_argument("--seeds", type=int, default=1, help="repeat the training arms with this many seeds")
     ap.add_argument("--seed", type=int, default=0, help="the first seed (data, student, training)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: min(2, cores))")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    summary = run(a.out, quick=a.quick, seeds=a.seeds, seed=a.seed)
+    preset = PRESETS["quick" if a.quick else "default"]
+    if a.threads is not None:
+        preset = replace(preset, threads=a.threads)
+    summary = run(a.out, quick=a.quick, seeds=a.seeds, seed=a.seed, preset=preset)
     print(f"wrote {Path(a.out) / 'report.md'} and {Path(a.out) / 'summary.json'} in {summary['wall_s']:.0f}s")
     for arm in ARMS:
         x = summary["arms"][arm]

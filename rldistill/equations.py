@@ -138,7 +138,7 @@ def evaluate(expr: str):
     >>> evaluate("(12 + 7) * 3"), evaluate("x + 1"), evaluate("9**9**9")
     (Fraction(57, 1), None, None)
     """
-    if not expr or len(expr) > 200 or re.search(r"[a-oq-rt-z_]|[A-Z]", expr.replace("sqrt", "").replace("pi", "")):
+    if not expr or len(expr) > 200 or re.search(r"[A-Za-z_]", re.sub(r"\b(?:sqrt|pi)\b", "", expr)):
         return None
     try:
         return _eval(ast.parse(expr.strip(), mode="eval"))
@@ -184,9 +184,10 @@ def holds(lhs: str, rhs: str, approx: bool = False) -> bool | None:
 # --------------------------------------------------------------------------- finding equations
 
 _MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]|\$\$(.+?)\$\$|\$(.+?)\$", re.S)
-_ATOM = rf"\(*\s*-?\s*{_NUM}\s*\)*"
-_EXPR = rf"{_ATOM}(?:\s*(?:[-+*/×÷·^x])\s*{_ATOM})*"
-_PLAIN_EQ = re.compile(rf"(?<![\w.\\_^{{}}*/+×÷·=-])({_EXPR}(?:\s*(?:=|≈)\s*{_EXPR})+)(?![\w\\{{(]|\.\d)")
+# Possessive quantifiers throughout: adjacent optional spaces would otherwise backtrack cubically on long blanks.
+_ATOM = rf"\(*+\s*+(?:-\s*+)?{_NUM}\s*+\)*+"
+_EXPR = rf"{_ATOM}(?:\s*+[-+*/×÷·^x]\s*+{_ATOM})*+"
+_PLAIN_EQ = re.compile(rf"(?<![\w.\\_^{{}}*/+×÷·=-])({_EXPR}(?:\s*+(?:=|≈)\s*+{_EXPR})++)(?![\w\\{{(]|\.\d)")
 _VERBAL = re.compile(
     rf"(?<![\w.])({_NUM})\s+(plus|minus|times|multiplied by|divided by|over)\s+({_NUM}),?\s+"
     rf"(?:is|equals|gives(?: us)?|which is|which equals|is equal to|makes|that'?s|=)\s+(?:equal to\s+)?({_NUM})(?!\s*[-+*/×÷^·]\s*\d)", re.I)

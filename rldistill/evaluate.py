@@ -431,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--budgets", default="", help="comma-separated token budgets, e.g. 32,64,128")
+    p.add_argument("--budget-suites", default="", help="comma-separated suites to run the budgets on (default: all)")
     p.add_argument("--force-suffix", default=d.force_suffix)
     p.add_argument("--answer-tokens", type=int, default=d.answer_tokens)
     p.add_argument("--overlap-n", type=int, default=d.overlap_n)
@@ -449,6 +450,7 @@ def cli(argv: list[str] | None = None) -> int:
     budgets = tuple(int(b) for b in args.budgets.split(",") if b.strip())
     cfg = EvalConfig(n_samples=args.n_samples, temperature=args.temperature, top_p=args.top_p,
                      max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, budgets=budgets,
+                     budget_suites=tuple(x for x in args.budget_suites.split(",") if x) or None,
                      force_suffix=args.force_suffix, answer_tokens=args.answer_tokens, overlap_n=args.overlap_n,
                      limit=args.limit, base_suite=args.base_suite, backend=args.backend, seed=args.seed)
     result = evaluate_models(_parse_models(args.model), resolve_suites(args.data), cfg, args.out)

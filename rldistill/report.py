@@ -137,26 +137,29 @@ def comparison_table(result: dict) -> str | None:
     return table(["comparison", "suite", "Δ acc (pts)", "95% CI (paired bootstrap)", "p"], rows)
 
 
-def render(result: dict, *, title: str = "Evaluation", preamble: str = "", plots: dict | None = None) -> str:
+def render(result: dict, *, title: str = "Evaluation", preamble: str = "", plots: dict | None = None,
+           level: int = 1) -> str:
+    """report.md's text; ``level`` is the title's heading level (sections are one deeper)."""
     st = result.get("settings", {})
-    parts = [f"# {title}", ""]
+    h = "#" * (level + 1)
+    parts = [f"{'#' * level} {title}", ""]
     if preamble:
         parts += [preamble.strip(), ""]
-    parts += ["## Summary", "",
+    parts += [f"{h} Summary", "",
               "Greedy accuracy; tokens are completion tokens of the model's own tokenizer. "
               "The worst style is the prompt style with the lowest accuracy; its gap is "
               f"`{st.get('base_suite', 'eval')}` accuracy minus its accuracy.", "", summary_table(result), ""]
-    parts += ["## Accuracy per suite", "", suite_table(result), ""]
+    parts += [f"{h} Accuracy per suite", "", suite_table(result), ""]
     for head, tbl in (("pass@k (unbiased, from the sampled completions)", passk_table(result)),
                       ("Tokens", token_table(result)),
                       ("Accuracy at fixed token budgets (reasoning cut at B tokens, answer forced)", budget_table(result)),
                       ("Robustness gap per prompt style", robustness_table(result)),
                       ("Paired comparisons", comparison_table(result))):
         if tbl:
-            parts += [f"## {head}", "", tbl, ""]
+            parts += [f"{h} {head}", "", tbl, ""]
     if plots:
-        parts += ["## Plots", ""] + [f"![{k}]({Path(v).name})" for k, v in plots.items()] + [""]
-    parts += ["## Settings", "", "```json", json.dumps(st, indent=1), "```", ""]
+        parts += [f"{h} Plots", ""] + [f"![{k}]({Path(v).name})" for k, v in plots.items()] + [""]
+    parts += [f"{h} Settings", "", "```json", json.dumps(st, indent=1), "```", ""]
     return "\n".join(parts)
 
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 SIZES = {
     # ~1M parameters: learns the embedded task's compact traces in a minute or two on 2 CPU cores.
-    "tiny": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, vocab_size=512),
+    "tiny": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, vocab_size=1024),
     # ~5M parameters: for a GPU, or more patience.
-    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8, vocab_size=1024),
+    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8, vocab_size=2048),
 }
 SPECIAL = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]

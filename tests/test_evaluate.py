@@ -247,3 +247,35 @@ def test_hf_generate_left_padded_batches_match_one_prompt_at_a_time():
     # num_return_sequences: each prompt gets n sampled completions
     sampled = evaluate.hf_generate(model, tok, prompts, max_new_tokens=6, temperature=1.0, n=3, batch_size=6)
     assert [len(s) for s in sampled] == [3, 3, 3]
+
+
+@pytest.mark.slow
+def test_eval_cli_on_the_embedded_student_and_suites(tmp_path):
+    """`rldistill eval` end to end: real student, real suites, the real math verifier."""
+    from rldistill.cli import main
+    from rldistill.student import build_student
+    from rldistill.tasks.synth import synth
+
+    synth(tmp_path / "data", seed=1, n_train=60, n_eval=6, n_ood=6)
+    build_student(tmp_path / "student", data_dir=tmp_path / "data")
+    out = tmp_path / "eval"
+    rc = main(["eval", "--model", f"s={tmp_path / 'student'}", "--data", str(tmp_path / "data"), "--limit", "4",
+               "--max-new-tokens", "8", "--n-samples", "2", "--temperature", "1.0", "--budgets", "2,4",
+               "--budget-suites", "eval", "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "eval.json").read_text())
+    suites = res["models"]["s"]["suites"]
+    assert set(suites) == {"eval", "ood", "styles/distract", "styles/format", "styles/paraphrase"}
+    assert suites["eval"]["n"] == 4 and suites["eval"]["mean_tokens"] <= 8
+    assert set(suites["eval"]["budgets"]) == {"2", "4"} and suites["ood"]["budgets"] == {}
+    assert set(suites["eval"]["pass@k"]) == {"1", "2"}
+    assert res["models"]["s"]["robustness"]["worst_style"].startswith("styles/")
+    assert (out / "report.md").exists() and (out / "accuracy_vs_tokens.png").exists()
+
+
+def test_math_verifier_through_the_shared_score_function():
+    """The real scoring path (no monkeypatch): rewards.score with the math verifier."""
+    from rldistill.rewards import score
+
+    v = score(["so \\boxed{12}", "\\boxed{13}", "no answer"], ["12", "12", "12"], "math")
+    assert [x.score for x in v] == [1.0, 0.0, 0.0]

@@ -144,8 +144,9 @@ def test_sigkill_after_first_checkpoint_then_resume(setup):
                                                           "--reward_funcs", "math", "format", "--reward_weights", "1", "1",
                                                           "--reward_warmup", "none")]
     log = d / "killed.log"
-    with open(log, "w") as f:
-        p = subprocess.Popen(base, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
+    with open(log, "w") as f:  # (tests/ on the path: the rows name the 'test_grpo:_parity' verifier)
+        p = subprocess.Popen(base, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO, env=env)
         t0 = time.monotonic()
         try:
             while not (out / "checkpoint-2" / "trainer_state.json").exists():
@@ -156,7 +157,8 @@ def test_sigkill_after_first_checkpoint_then_resume(setup):
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
     assert not (out / "model.safetensors").exists(), "the first run finished before it was killed"
-    r = subprocess.run(["timeout", "400", *base, "--resume_from_checkpoint", "true"], cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(["timeout", "400", *base, "--resume_from_checkpoint", "true"], cwd=REPO, capture_output=True,
+                       text=True, env=env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert f"resuming from {out}/checkpoint-" in r.stdout
     assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8

@@ -302,8 +302,6 @@ def test_conformance_with_math_verify_cases():
 
 
 def test_gsm8k_solutions_score_one_against_their_answer_and_zero_against_another():
-    from verifiers.pool import score_batch
-
     comps, golds, wrong = [], [], []
     for split in ("train", "test"):
         for line in _need(DATA / "gsm8k" / f"{split}.jsonl").open():
@@ -313,7 +311,8 @@ def test_gsm8k_solutions_score_one_against_their_answer_and_zero_against_another
             golds.append(ans)
             wrong.append(str(int(ans.replace(",", "")) + 1))
     n = len(comps)
-    verdicts = score_batch("math", comps + comps, golds + wrong, timeout=30)
+    # single process: ~0.5 ms a check, faster than shipping 17k long traces to workers
+    verdicts = [math_verifier(c, g) for c, g in zip(comps + comps, golds + wrong)]
     bad = [(i % n, golds[i % n], v) for i, v in enumerate(verdicts) if v.score != (1.0 if i < n else 0.0)]
     assert not bad, f"{len(bad)} of {2 * n} GSM8K checks failed, e.g. {bad[:5]}"
 

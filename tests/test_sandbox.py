@@ -1,7 +1,7 @@
 """One test per threat to the program verifier's sandbox (issue 4), table-driven.
 
 Each attack is a completion scored by ``program`` against tests that its honest
-twin would pass (``f(1) == 2``, ``f(2) == 3``). Every row asserts: reward 0;
+twin would pass (``f(1) == 2``, ``f(2)`` close to 3, ``f(0)`` close to 1). Every row asserts: reward 0;
 wall time within the row's limit plus a small grace; no process left running
 under the sandbox's uids; nothing created, changed or deleted outside the
 sandbox (a sentinel directory and the repository); the parent's secret in no
@@ -89,6 +89,10 @@ ATTACKS = {
     "int_subclass": (
         "class Liar(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
         "def f(x):\n    return Liar(0)\n"
+    ),
+    "shadow_builtins_and_modules_used_by_tests": (
+        "import cmath as math\nabs = lambda x: 0\nisinstance = lambda *a: True\n"
+        "globals()['__builtins__'] = {{}}\ndef f(x):\n    return 10**6\n"
     ),
     "settrace_and_frame_walking": (
         "import sys, gc\nseen = []\n"
@@ -258,7 +262,9 @@ def _score_attack(code, tmp_path, monkeypatch, limit=LIMIT):
     monkeypatch.setattr(sandbox, "run", spy)
     import json
 
-    answer = json.dumps({"tests": ["assert f(1) == 2", "assert f(2) == 3"], "entry_point": "f", "timeout": limit})
+    answer = json.dumps({"tests": ["assert f(1) == 2", "assert isinstance(f(2), int) and abs(f(2) - 3) < 1e-9",
+                                   "import math\nassert math.isclose(f(0), 1)"],
+                         "entry_point": "f", "timeout": limit})
     t0 = time.monotonic()
     verdict = program(code, answer)
     elapsed = time.monotonic() - t0
@@ -308,12 +314,14 @@ def test_isolation_level_is_reported():
 
 @NS
 def test_sandbox_sees_only_its_own_tiny_world(monkeypatch, tmp_path):
-    """Inside: no /etc, /home, /work, no other processes, no network interface up, a private /tmp."""
+    """Inside: no /etc, /home, /work, no /proc, an empty private /tmp, no capability left (chroot fails)."""
     code = (
         "import os, socket\n"
+        "def privileged():\n"
+        "    try:\n        os.chroot('/tmp')\n        return True\n    except OSError:\n        return False\n"
         "def f(x):\n"
         "    return (os.path.exists('/etc/passwd'), os.path.exists('/work'), os.path.exists('/home'),\n"
-        "            os.path.exists('/proc/1'), os.listdir('/tmp'), os.getuid() == 0, socket.gethostname())\n"
+        "            os.path.exists('/proc/1'), os.listdir('/tmp'), privileged(), socket.gethostname())\n"
     )
     res = sandbox.run(code, {"kind": "asserts", "expected": 1, "entry_point": "f",
                              "tests": ["assert f(0) == (False, False, False, False, [], False, 'sandbox')"]})

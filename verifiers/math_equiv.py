@@ -74,6 +74,8 @@ def num_equal(a, b, inexact: bool) -> bool:
         return False
     if a == b:
         return True
+    if a.has(S.oo, -S.oo) or b.has(S.oo, -S.oo):
+        return False  # infinities only match structurally: numeric checks and simplify say nothing useful
     if a.is_Rational and b.is_Rational:
         return inexact and a != 0 and b != 0 and _close(float(a), float(b), REL_TOL)
     if not a.free_symbols and not b.free_symbols:

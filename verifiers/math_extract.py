@@ -182,53 +182,64 @@ def last_number(text: str) -> tuple[int, str] | None:
 
 
 def candidates(text: str) -> list[tuple[str, list[str]]]:
-    """The response's possible final answers as ``(source, parts)``, strongest first.
+    """The response's possible final answers as ``(source, parts)``, strongest first (a list)."""
+    return list(iter_candidates(text))
 
-    Sources: ``boxed``, ``statement`` (then the last number inside a worded
-    statement, ``statement_number``), ``hash``, ``bold``, and last the weak
-    ones, ``span`` and ``number``, latest in the text first.
+
+def iter_candidates(text: str):
+    """Yield ``(source, parts)`` strongest first, computing the weak sources only when asked.
+
+    Sources: ``boxed``, ``hash`` (GSM8K's ``####``), ``statement`` (then the
+    last number inside a worded statement, ``statement_number``; a statement
+    after the last box comes first), ``bold``, and last the weak ones,
+    ``span`` and ``number``, latest in the text first.
     """
     if not isinstance(text, str):
-        return []
+        return
     text = _focus(text)
     unclosed: list[int] = []
     found = boxes(text, unclosed)
     if unclosed and (not found or unclosed[-1] > found[-1][0]):
-        return []  # the last box never closes: the final answer was cut off
-    out: list[tuple[str, list[str]]] = []
+        return  # the last box never closes: the final answer was cut off
+    strong: list[tuple[str, list[str]]] = []
     groups = box_groups(text, with_end=True)
     if groups:
-        out.append(("boxed", groups[-1][1]))
+        strong.append(("boxed", groups[-1][1]))
     m = None
     for m in _HASH_RE.finditer(text):
         pass
     if m is not None and m.group(1).strip():  # GSM8K's marker is definitive
-        out.append(("hash", [m.group(1).strip()]))
+        strong.append(("hash", [m.group(1).strip()]))
+    if strong and strong[0][0] == "hash":  # nothing outranks GSM8K's marker: scan no further unless asked
+        yield from _cap(strong)
+        strong = []
     stmts = statements(text, with_pos=True)
     if stmts:
         pos, stmt = stmts[-1]
         # a "final answer" stated after the last box overrides it (boxes of intermediate results)
-        at = 0 if groups and pos > groups[-1][0] else len(out)
-        out.insert(at, ("statement", [stmt]))
+        at = 0 if groups and pos > groups[-1][0] else len(strong)
+        strong.insert(at, ("statement", [stmt]))
         worded = re.search(r"[A-Za-z]{3,}", re.sub(r"\\[a-zA-Z]+", " ", stmt))
         num = last_number(stmt)
         if num is not None and worded:
-            out.insert(at + 1, ("statement_number", [num[1]]))
+            strong.insert(at + 1, ("statement_number", [num[1]]))
+    yield from _cap(strong)
     bolds = [b for b in _BOLD_RE.findall(text[-5000:]) if not re.search(r"answer\W*$", b, re.IGNORECASE)]
     if bolds:
         b = re.sub(r"^.*?answer\s*(?:is)?\s*:?\s*", "", bolds[-1], flags=re.IGNORECASE)
-        out.append(("bold", [b]))
+        yield from _cap([("bold", [b])])
     offset = max(0, len(text) - 20_000)
     weak = [(end + offset, "span", c) for end, c in math_spans(text[offset:])[-5:]]
     # the last number outside math spans (the spans are candidates of their own)
     num = last_number(_LOOSE_SPAN_RE.sub(lambda m: " " * (m.end() - m.start()), text[offset:]))
     if num is not None:
-        num = (num[0] + offset, num[1])
-    if num is not None:
-        weak.append((num[0], "number", num[1]))
-    for _, src, c in sorted(weak, key=lambda w: -w[0]):
-        out.append((src, [c]))
-    return [(src, [p[: MAX_ANSWER + 1] for p in parts]) for src, parts in out]
+        weak.append((num[0] + offset, "number", num[1]))
+    yield from _cap((src, [c]) for _, src, c in sorted(weak, key=lambda w: -w[0]))
+
+
+def _cap(cands):
+    for src, parts in cands:
+        yield src, [p[: MAX_ANSWER + 1] for p in parts]
 
 
 def hedges(text: str) -> list[list[str]]:

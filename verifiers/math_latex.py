@@ -1005,6 +1005,10 @@ def parse_answer(s: str, latex: bool = False) -> Answer:
     if len(s) > MAX_LEN:
         raise Guard("answer too long")
     raw = s
+    fast = _fast(s.strip())  # the common case, a bare number, skips all normalisation
+    if fast is not None:
+        value, inexact, plain = fast
+        return Answer(value, raw, False, None, inexact, plain)
     s, flags = clean(s, latex)
     if not s:
         raise ParseError("empty answer")

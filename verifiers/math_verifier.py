@@ -40,11 +40,12 @@ Run: ``rldistill verify --input rows.jsonl`` or ``get_verifier("math")(completio
 
 from __future__ import annotations
 
+import itertools
 import re
 from fractions import Fraction
 
 from verifiers.math_equiv import equal
-from verifiers.math_extract import candidates, hedges, statements
+from verifiers.math_extract import hedges, iter_candidates, statements
 from verifiers.math_latex import Answer, Guard, ParseError, Seq, Text, parse_answer, sp
 from verifiers.registry import Verdict, register
 
@@ -99,11 +100,9 @@ def read_answer(text: str, gold: bool = False) -> tuple[Answer | None, str, str]
     """(answer, source, reason) for a response, or for a gold answer string."""
     if gold and "\\boxed" not in text and "\\fbox" not in text and "####" not in text:
         # a gold is usually the bare answer; a worked solution without a box is read like a response
-        cands = [("whole", [text])] + (candidates(text) if len(text) >= 400 else [])
+        cands = itertools.chain([("whole", [text])], iter_candidates(text) if len(text) >= 400 else ())
     else:
-        cands = _short_whole(text) + candidates(text)
-        if gold and not cands:
-            cands = [("whole", [text])]
+        cands = itertools.chain(_short_whole(text), iter_candidates(text), [("whole", [text])] if gold else ())
     guarded = False
     for source, parts in cands:
         try:
@@ -123,7 +122,7 @@ def read_answer(text: str, gold: bool = False) -> tuple[Answer | None, str, str]
 
 def _mc_letter(text: str) -> str | None:
     """A multiple-choice letter in a response: stated, leading 'B.', or the last standalone capital."""
-    for source, parts in _short_whole(text) + candidates(text):
+    for source, parts in itertools.chain(_short_whole(text), iter_candidates(text)):
         if source == "number":
             break
         m = _MC_GOLD.fullmatch(parts[-1]) if len(parts) == 1 else None
@@ -179,7 +178,7 @@ def math_verifier(completion: str, answer: str) -> Verdict:
         return Verdict(None, "parse_error")
     if not isinstance(completion, str) or not completion.strip():
         return Verdict(0.0, "no_answer")
-    if string_key(completion) == string_key(answer):
+    if len(completion) < 2000 and string_key(completion) == string_key(answer):
         return Verdict(1.0, "ok")
     gold, _, why = read_answer(answer, gold=True)
     if gold is None or _undefined(gold.value):

@@ -38,6 +38,7 @@ Verdict(score=0.5, reason='wrong_output')
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 
@@ -47,7 +48,7 @@ from verifiers.registry import Verdict, register
 DEFAULT_TIMEOUT = 10.0  # seconds of wall clock per run (load + every test)
 MAX_TIMEOUT = 60.0  # a row may ask for more than the default, up to this
 POOL_GRACE = 5.0  # the pool's limit is the run's plus this (zygote start, kill, teardown)
-MAX_CODE = 256 << 10
+MAX_CODE = 100_000  # bytes of code + set-up: the request travels as one socket datagram
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 _OPEN_FENCE = re.compile(r"```[^\n`]*\n")
@@ -114,40 +115,55 @@ def _normalise_output(text: str) -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=4096)
+def parse_answer(answer: str) -> dict:
+    """The run described by ``answer`` (cached: RL scores many completions per answer)."""
+    spec = json.loads(answer)
+    if not isinstance(spec, dict):
+        raise ValueError("answer must be a JSON object")
+    out = {"all_or_nothing": spec.get("all_or_nothing"), "timeout": spec.get("timeout")}
+    if "inputs" in spec:
+        inputs, outputs = spec["inputs"], spec["outputs"]
+        if not (isinstance(inputs, list) and isinstance(outputs, list) and len(inputs) == len(outputs)
+                and all(isinstance(x, str) for x in inputs + outputs) and inputs):
+            raise ValueError("inputs and outputs must be equal-length lists of strings")
+        return dict(out, mode="stdio", run_spec={"inputs": inputs}, setup="", expected=len(inputs),
+                    outputs=tuple(outputs))
+    kind, units, prelude = _test_units(spec["tests"])
+    entry = spec.get("entry_point") or ""
+    if kind == "check" and not entry:
+        raise ValueError("HumanEval-style tests need an entry_point")
+    expected = 1 if kind == "check" else len(units)
+    if expected == 0:
+        raise ValueError("no tests")
+    setup = spec.get("setup") or ""
+    if not isinstance(setup, str) or not isinstance(entry, str):
+        raise ValueError("setup and entry_point must be strings")
+    run_spec = {"kind": kind, "tests": units, "prelude": prelude, "entry_point": entry, "expected": expected}
+    return dict(out, mode="function", run_spec=run_spec, setup=setup, expected=expected)
+
+
 def check_program(completion: str, answer: str, *, all_or_nothing: bool = False,
                   timeout: float = DEFAULT_TIMEOUT) -> Verdict:
     """Score ``completion`` against the tests in ``answer`` (see the module docstring)."""
     try:
-        spec = json.loads(answer)
-        if not isinstance(spec, dict):
-            raise ValueError("answer must be a JSON object")
-        all_or_nothing = bool(spec.get("all_or_nothing", all_or_nothing))
-        timeout = min(float(spec.get("timeout", timeout)), MAX_TIMEOUT)
-        if "inputs" in spec:
-            inputs, outputs = spec["inputs"], spec["outputs"]
-            if not (isinstance(inputs, list) and isinstance(outputs, list) and len(inputs) == len(outputs)
-                    and all(isinstance(x, str) for x in inputs + outputs) and inputs):
-                raise ValueError("inputs and outputs must be equal-length lists of strings")
-            mode, run_spec, setup, expected = "stdio", {"inputs": inputs}, "", len(inputs)
-        else:
-            kind, units, prelude = _test_units(spec["tests"])
-            entry = spec.get("entry_point") or ""
-            if kind == "check" and not entry:
-                raise ValueError("HumanEval-style tests need an entry_point")
-            expected = 1 if kind == "check" else len(units)
-            if expected == 0:
-                raise ValueError("no tests")
-            setup = spec.get("setup") or ""
-            mode = "function"
-            run_spec = {"kind": kind, "tests": units, "prelude": prelude, "entry_point": entry, "expected": expected}
-    except (ValueError, KeyError, TypeError, SyntaxError, RecursionError) as e:
+        p = parse_answer(answer)
+        if p["all_or_nothing"] is not None:
+            all_or_nothing = bool(p["all_or_nothing"])
+        if p["timeout"] is not None:
+            timeout = float(p["timeout"])
+        timeout = min(timeout, MAX_TIMEOUT)
+        if not timeout > 0:
+            raise ValueError("timeout must be positive")
+        mode, run_spec, setup, expected = p["mode"], p["run_spec"], p["setup"], p["expected"]
+    except (ValueError, KeyError, TypeError, SyntaxError, RecursionError, MemoryError) as e:
         return Verdict(None, f"parse_error: {type(e).__name__}")
     if not isinstance(completion, str):
         return Verdict(0.0, "no_code")
     code = extract_code(completion)
     if not code.strip():
         return Verdict(0.0, "no_code")
-    if len(code) > MAX_CODE:
+    if len(code.encode(errors="replace")) + len(setup.encode(errors="replace")) > MAX_CODE:
         return Verdict(0.0, "too_long")
     res = sandbox.run(code, run_spec, mode=mode, setup=setup, limits=sandbox.Limits(timeout=timeout))
     if res.timed_out:
@@ -160,7 +176,7 @@ def check_program(completion: str, answer: str, *, all_or_nothing: bool = False,
     if len(recs) != expected or [r.get("i") for r in recs] != list(range(expected)):
         return Verdict(None, "sandbox_error")
     if mode == "stdio":
-        passed = sum(1 for r, want in zip(recs, spec["outputs"])
+        passed = sum(1 for r, want in zip(recs, p["outputs"])
                      if r.get("status") == 0 and type(r.get("out")) is str
                      and _normalise_output(r["out"]) == _normalise_output(want))
     else:

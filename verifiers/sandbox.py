@@ -26,7 +26,8 @@ Isolation levels (``isolation_level()``, logged once at start):
   scrubbed environment and a per-run temp dir only: the host file system is
   readable and writable wherever the uid may, the network is reachable, and a
   daemon that calls setsid escapes the kill until its CPU limit. Force it with
-  ``RLDISTILL_SANDBOX=none``.
+  ``RLDISTILL_SANDBOX=none`` (and the middle level with
+  ``RLDISTILL_SANDBOX=namespaces-single-uid``, e.g. to test it as root).
 
 Not covered at any level: kernel exploits and side channels; denial of service
 through the shared CPU (runs are limited in time, not in share); reading world-
@@ -148,7 +149,7 @@ class Zygote:
             if "error" in msg:
                 raise RuntimeError(msg["error"])
             pid = int(msg["unshared"])
-            if os.geteuid() == 0:
+            if os.geteuid() == 0 and level != "namespaces-single-uid":
                 # User code and harness get their own host uids, unique to this process, so
                 # their RLIMIT_NPROC counts are theirs and no host file is owned by them.
                 base = 2_000_000_000 + (os.getpid() % 10_000_000) * 2
@@ -202,7 +203,7 @@ def _zygote() -> Zygote:
             _ZYGOTE.close()
         wanted = os.environ.get("RLDISTILL_SANDBOX", "namespaces")
         try:
-            _ZYGOTE = Zygote("none" if wanted == "none" else "namespaces")
+            _ZYGOTE = Zygote(wanted if wanted in ("none", "namespaces-single-uid") else "namespaces")
         except Exception as e:  # noqa: BLE001 - fall back, loudly
             if wanted == "none":
                 raise

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The demo's stages as shell commands: what `rldistill demo --out DIR` runs through the Python APIs.
+#
+#   bash scripts/demo.sh [OUT]            # OUT defaults to runs/demo-sh
+#   SFT_TOKENS=1000000 GRPO_STEPS=20 bash scripts/demo.sh runs/x
+#
+# synth -> student -> compress (answer only / verbose as is / verified) -> SFT x3 at the same number of
+# training tokens -> GRPO from the verbose and the compressed SFT models -> eval of all five + report.
+# The demo itself also restricts the arms to the problems all three compressions kept (on the embedded
+# teacher none is dropped) and sizes GRPO by sampled tokens; here GRPO_STEPS is one number for both.
+set -euo pipefail
+
+OUT=${1:-runs/demo-sh}
+SEED=${SEED:-0}
+SFT_TOKENS=${SFT_TOKENS:-1000000}
+SFT_BATCH=${SFT_BATCH:-32}
+GRPO_STEPS=${GRPO_STEPS:-20}
+
+rldistill synth --out "$OUT/data" --seed "$SEED" --train 2000 --eval 100 --ood 100
+rldistill student --out "$OUT/student" --data "$OUT/data" --seed "$SEED"
+
+declare -A METHOD=([answer_only_sft]=answer_only [verbose_sft]=none [compressed_sft]=verified)
+for arm in answer_only_sft verbose_sft compressed_sft; do
+  rldistill compress --input "$OUT/data/train.jsonl" --output "$OUT/sft_data/$arm.jsonl" \
+    --method "${METHOD[$arm]}" --tokenizer "$OUT/student"
+done
+
+# Same training tokens per arm: steps = budget / (batch x mean prompt+completion tokens of the arm's rows).
+for arm in answer_only_sft verbose_sft compressed_sft; do
+  steps=$(python -c "from rldistill.demo import steps_for; print(steps_for('$OUT/sft_data/$arm.jsonl', '$OUT/student', $SFT_TOKENS, $SFT_BATCH))")
+  echo "sft $arm: $steps steps of $SFT_BATCH rows = $SFT_TOKENS tokens"
+  rldistill sft --model_name_or_path "$OUT/student" --dtype float32 --dataset_path "$OUT/sft_data/$arm.jsonl" \
+    --output_dir "$OUT/models/$arm" --completion_only_loss true --max_length 768 \
+    --per_device_train_batch_size "$SFT_BATCH" --learning_rate 2e-3 --lr_scheduler_type cosine \
+    --warmup_steps $(( steps / 20 + 1 )) --max_steps "$steps" --use_cpu true --bf16 false \
+    --logging_steps 20 --save_strategy no --report_to none --seed "$SEED"
+done
+
+for arm in verbose_sft compressed_sft; do
+  rldistill grpo --model_name_or_path "$OUT/models/$arm" --dtype float32 --dataset_path "$OUT/data/train.jsonl" \
+    --output_dir "$OUT/models/${arm}_grpo" --reward_funcs math format --reward_weights 1.0 0.1 \
+    --dynamic_sampling drop --num_generations 8 --per_device_train_batch_size 32 \
+    --max_completion_length 576 --temperature 1.0 --loss_type dapo --beta 0.0 --learning_rate 2e-4 \
+    --lr_scheduler_type constant --max_steps "$GRPO_STEPS" --use_cpu true --bf16 false \
+    --logging_steps 1 --save_strategy no --report_to none --seed "$SEED"
+done
+
+M="$OUT/models"
+rldistill eval --model verbose_sft="$M/verbose_sft" answer_only_sft="$M/answer_only_sft" \
+  compressed_sft="$M/compressed_sft" verbose_sft_grpo="$M/verbose_sft_grpo" \
+  compressed_sft_grpo="$M/compressed_sft_grpo" \
+  --data "$OUT/data" --max-new-tokens 704 --batch-size 100 --budgets 8,16,32,64,128,256 --budget-suites eval,ood --out "$OUT/eval"
+echo "report: $OUT/eval/report.md"

@@ -1,0 +1,113 @@
+"""`rldistill demo --quick`: the whole path from nothing, every artefact present.
+
+The quick preset's numbers mean nothing (a few dozen SFT steps); what is
+checked is that each stage ran and handed its output to the next, that the
+three SFT arms saw the same number of training tokens, and that report.md and
+summary.json have every arm in the documented shape.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rldistill import demo
+
+ARMS = ["answer_only_sft", "verbose_sft", "compressed_sft", "verbose_sft_grpo", "compressed_sft_grpo"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-m", "rldistill", "demo", "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out, time.time() - t0
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_every_artefact(quick_run):
+    out, _ = quick_run
+    for f in ("report.md", "summary.json", "eval.json", "plan.json", "accuracy_vs_tokens.png",
+              "accuracy_per_suite.png", "budget_accuracy.png", "data/train.jsonl", "data/ood.jsonl",
+              "student/config.json", "sft_data/compressed_sft.jsonl", "sft_data/compress_stats.json"):
+        assert (out / f).exists(), f
+    assert len(list((out / "data" / "styles").glob("*.jsonl"))) >= 3
+    for arm in ARMS:
+        assert (out / "models" / arm / "config.json").exists(), arm
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_quick_demo_summary_has_the_documented_shape(quick_run):
+    out, _ = quick_run
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["arms"]) == set(ARMS)
+    for arm in ARMS:
+        for split in ("eval", "ood", "worst_style"):
+            a = s["arms"][arm][split]
+            assert 0.0 <= a["accuracy"] <= 1.0 and a["mean_tokens"] >= 0, (arm, split)
+    assert set(s["claim"]) >= {"ood_gain_points", "token_ratio", "answer_only_worst"}
+
+
+@pytest.mark.slow
+def test_quick_demo_report_has_all_arms_and_the_token_budget(quick_run):
+    out, _ = quick_run
+    md = (out / "report.md").read_text()
+    for arm in ARMS:
+        assert f"| {arm} |" in md, arm
+    assert f"{demo.PRESETS['quick'].sft_tokens:,} training tokens" in md
+    assert "## Summary" in md and "![accuracy vs tokens](accuracy_vs_tokens.png)" in md
+
+
+@pytest.mark.slow
+def test_quick_demo_sft_arms_see_the_same_number_of_tokens(quick_run):
+    out, _ = quick_run
+    plan = json.loads((out / "plan.json").read_text())
+    budget = demo.PRESETS["quick"].sft_tokens
+    for arm in ("answer_only_sft", "verbose_sft", "compressed_sft"):
+        seen = plan[arm]["log"]["num_tokens"]
+        assert abs(seen - budget) / budget < 0.25, (arm, seen)  # whole steps and random batches: close, not exact
+    steps = {arm: plan[arm]["steps"] for arm in ("answer_only_sft", "verbose_sft", "compressed_sft")}
+    assert steps["answer_only_sft"] > steps["compressed_sft"] > steps["verbose_sft"]
+
+
+@pytest.mark.slow
+def test_quick_demo_stays_within_its_time_budget(quick_run):
+    _, seconds = quick_run
+    # 3 minutes on 2 idle cores; allow slack for a loaded CI machine.
+    assert seconds < 420, f"demo --quick took {seconds:.0f}s"
+
+
+@pytest.mark.parametrize(
+    "per_row,budget,batch,expected",
+    [([100] * 10, 3200, 32, 1), ([50, 150], 320_000, 32, 100), ([10], 5, 32, 1)],
+)
+def test_plan_steps_equalises_tokens(per_row, budget, batch, expected):
+    assert demo.plan_steps(per_row, budget, batch) == expected
+
+
+def _arm(acc_eval, acc_ood, acc_worst, tok):
+    return {"eval": {"accuracy": acc_eval, "mean_tokens": tok}, "ood": {"accuracy": acc_ood, "mean_tokens": tok},
+            "worst_style": {"accuracy": acc_worst, "mean_tokens": tok, "style": "styles/format"}}
+
+
+def test_check_claim_and_summary_paragraph_on_hand_made_numbers():
+    arms = {"answer_only_sft": _arm(0.1, 0.0, 0.05, 5), "verbose_sft": _arm(0.5, 0.2, 0.3, 400),
+            "compressed_sft": _arm(0.6, 0.3, 0.4, 30), "verbose_sft_grpo": _arm(0.5, 0.25, 0.3, 380),
+            "compressed_sft_grpo": _arm(0.8, 0.45, 0.5, 28)}
+    c = demo.check_claim(arms)
+    assert c["ood_gain_points"] == pytest.approx(25.0) and c["worst_style_gain_points"] == pytest.approx(20.0)
+    assert c["token_ratio"] == pytest.approx(0.07) and c["answer_only_worst"]
+    assert all(c[k] for k in ("ood_gain_ge_10", "worst_style_gain_ge_10", "tokens_le_35pct"))
+    text = demo.summary_paragraph(arms, c, {}, {}, 1)
+    assert "45.0%" in text and "20.0%" in text and "holds on every criterion" in text
+    # and when it does not hold, the paragraph says so
+    arms["compressed_sft_grpo"] = _arm(0.5, 0.2, 0.3, 28)
+    c = demo.check_claim(arms)
+    assert not c["ood_gain_ge_10"]
+    assert "holds on 2 of 4 criteria" in demo.summary_paragraph(arms, c, {}, {}, 1)
