@@ -122,7 +122,7 @@ class Example:
 
     @cached_property
     def analysis(self) -> tuple[Trace, list[Step]]:
-        return analyse(self.completion, self.prompt, self.unit)
+        return analyse(self.completion, self.prompt, self.unit, self.answer)
 
     @property
     def trace(self) -> Trace:
@@ -198,13 +198,10 @@ def render_step(step: Step, granularity: str) -> str:
     if granularity == "sentences":
         return step.text
     if granularity == "equations":
-        box = last_boxed(step.text) if step.final else None
-        eqs = [e for e in step.equations if not box or e not in box]
-        if step.final:
-            # An answer line such as "Final answer: 7" has no box: keep it as written.
-            return "\n".join(eqs + [box or compact(step.text)])
-        if eqs:
-            return "\n".join(eqs)
+        if step.final:  # the answer sentence stays whole: it may hold several boxes, or none ("Final answer: 7")
+            return compact(step.text)
+        if step.equations:
+            return "\n".join(step.equations)
     return compact(step.text)
 
 
@@ -300,9 +297,8 @@ def bindings(st: list[Step], given=frozenset()) -> list[tuple[int, str, int]]:
                 ps = [r for r in ps if st[r].role != "verify"] or ps
             if ps:
                 out.append((t.index, v, ps[-1]))
-        if t.check != "fail":
-            for v in t.results:
-                prod.setdefault(v, []).append(t.index)
+        for v in t.results:  # a wrong equation still binds its users: they cannot be kept without it
+            prod.setdefault(v, []).append(t.index)
     return out
 
 

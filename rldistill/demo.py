@@ -51,13 +51,13 @@ class Preset:
     student_size: str = "tiny"
     compress_method: str = "verified"
     # SFT: every arm sees sft_tokens tokens (prompt + completion, no padding)
-    sft_tokens: int = 1_000_000
+    sft_tokens: int = 600_000
     sft_batch_size: int = 32
     sft_lr: float = 2e-3
     sft_warmup_ratio: float = 0.05
     sft_max_length: int = 768
     # GRPO: both arms sample grpo_tokens tokens (prompt + completion)
-    grpo_tokens: int = 120_000
+    grpo_tokens: int = 60_000
     grpo_min_steps: int = 4
     grpo_prompts_per_step: int = 4
     grpo_num_generations: int = 8
@@ -76,7 +76,7 @@ class Preset:
 
 PRESETS = {
     "default": Preset(),
-    "quick": Preset(n_train=200, n_eval=16, n_ood=16, sft_tokens=60_000, sft_batch_size=16, grpo_tokens=4_000,
+    "quick": Preset(n_train=150, n_eval=12, n_ood=12, sft_tokens=40_000, sft_batch_size=16, grpo_tokens=4_000,
                     grpo_min_steps=2, grpo_prompts_per_step=2, grpo_num_generations=4, grpo_max_completion_length=48,
                     eval_max_new_tokens=48, eval_batch_size=32, budgets=(8, 32)),
 }
@@ -152,7 +152,8 @@ def _train(module, argv: list[str]) -> dict:
     tokens = max((h.get("num_tokens", 0) for h in hist), default=0)
     losses = [h["loss"] for h in hist if "loss" in h]
     rewards = [h["reward"] for h in hist if "reward" in h]
-    trainer.end() if hasattr(trainer, "end") else None
+    if hasattr(trainer, "end"):  # TRL >= 1.x: closes trackers and the verifier pool's loggers
+        trainer.end()
     return {"steps": trainer.state.global_step, "num_tokens": tokens, "seconds": round(secs, 1),
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "rewards": rewards}
@@ -258,7 +259,8 @@ def summary_paragraph(arms: dict, claim: dict, comparisons: dict, plan: dict, n_
     held = [k for k in ("ood_gain_ge_10", "worst_style_gain_ge_10", "tokens_le_35pct", "answer_only_worst") if claim[k]]
     verdict = ("The expected result holds on every criterion." if len(held) == 4 else
                f"The expected result holds on {len(held)} of 4 criteria ({', '.join(held) or 'none'}).")
-    seeds = f" Means over {n_seeds} seeds; the spread is in the seeds table." if n_seeds > 1 else " One seed."
+    seeds = (f" Accuracies are means over {n_seeds} training seeds (std in the table, per seed below); the "
+             "interval is from the first seed's problems." if n_seeds > 1 else " One seed.")
     return (
         f"At equal SFT training tokens, compressed-trace SFT followed by GRPO reached {pct(c['ood']['accuracy'])} "
         f"greedy accuracy on the harder `ood` split against {pct(v['ood']['accuracy'])} for verbose-trace SFT, "
@@ -359,6 +361,15 @@ def write_report(out: Path, p: Preset, preset_name: str, prep: dict, plans: list
         f"lr {p.grpo_lr}, KL β {p.grpo_beta}. The compressed traces keep {100 * (ratio or 0):.1f}% of the "
         f"teacher's tokens (`{p.compress_method}` compressor, every row re-verified).", "",
         plan_table(plans[0], p), "",
+    ]
+    if len(per_seed) > 1:
+        from rldistill.report import table
+
+        lines += ["## Per seed", "", table(
+            ["arm"] + [f"seed {i}: eval / ood / worst %" for i in range(len(per_seed))],
+            [[arm] + [" / ".join(f"{100 * ps[arm][k]['accuracy']:.1f}" for k in ("eval", "ood", "worst_style"))
+                      for ps in per_seed] for arm in ARMS]), ""]
+    lines += [
         "## Plots", "",
     ] + [f"![{k}]({Path(v).name})" for k, v in plots.items()] + [
         "", "## Full evaluation" + (" (first seed)" if len(evals) > 1 else ""), "",

@@ -36,6 +36,7 @@ _LIST_MARK = re.compile(r"(?m)^\s*(?:\d+[.)]|step\s+\d+[:.]?)\s+", re.I)
 _FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
 
 
+@lru_cache(maxsize=65536)
 def key(value) -> str:
     """Canonical key of a number: ``Fraction`` text without sign (signs are read as operators)."""
     try:

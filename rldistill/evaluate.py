@@ -35,7 +35,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from rldistill import metrics
@@ -425,19 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="suite files the data layer loads, or a `rldistill synth` folder")
     p.add_argument("--out", default="runs/eval", help="output folder (eval.json, report.md, plots)")
     d = EvalConfig()
-    p.add_argument("--n-samples", type=int, default=d.n_samples)
-    p.add_argument("--temperature", type=float, default=d.temperature)
+    helps = {f.name: f.metadata.get("help") for f in fields(EvalConfig)}
+    p.add_argument("--n-samples", type=int, default=d.n_samples, help=helps["n_samples"])
+    p.add_argument("--temperature", type=float, default=d.temperature, help=helps["temperature"])
     p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help=helps["max_new_tokens"])
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=helps["batch_size"])
     p.add_argument("--budgets", default="", help="comma-separated token budgets, e.g. 32,64,128")
     p.add_argument("--budget-suites", default="", help="comma-separated suites to run the budgets on (default: all)")
-    p.add_argument("--force-suffix", default=d.force_suffix)
-    p.add_argument("--answer-tokens", type=int, default=d.answer_tokens)
-    p.add_argument("--overlap-n", type=int, default=d.overlap_n)
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--base-suite", default=d.base_suite)
-    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default=d.backend)
+    p.add_argument("--force-suffix", default=d.force_suffix, help=helps["force_suffix"])
+    p.add_argument("--answer-tokens", type=int, default=d.answer_tokens, help=helps["answer_tokens"])
+    p.add_argument("--overlap-n", type=int, default=d.overlap_n, help=helps["overlap_n"])
+    p.add_argument("--limit", type=int, default=None, help=helps["limit"])
+    p.add_argument("--base-suite", default=d.base_suite, help=helps["base_suite"])
+    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default=d.backend,
+                   help="auto: vLLM when installed and CUDA is present, else HF generate")
     p.add_argument("--seed", type=int, default=d.seed)
     return p
 

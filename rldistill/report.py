@@ -171,6 +171,7 @@ def plot_all(result: dict, out_dir: str | Path) -> dict[str, Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,14 +188,17 @@ def plot_all(result: dict, out_dir: str | Path) -> dict[str, Path]:
         worst = m.get("robustness", {}).get("worst_style")
         pts["worst style"] = m["suites"].get(worst) if worst else None
         for label, v in pts.items():
-            if v and v.get("mean_tokens") is not None:
-                ax.scatter(v["mean_tokens"], 100 * v["accuracy"], color=colors[name], marker=marks[label], s=60)
-                if label == base:
-                    ax.annotate(name, (v["mean_tokens"], 100 * v["accuracy"]), fontsize=8,
-                                xytext=(4, 4), textcoords="offset points")
+            if v and v.get("mean_tokens"):
+                ax.scatter(v["mean_tokens"], 100 * v["accuracy"], color=colors[name], marker=marks[label], s=60,
+                           alpha=0.85)
+    for name in models:
+        ax.scatter([], [], color=colors[name], marker="o", label=name)
     for label, mk in marks.items():
         ax.scatter([], [], color="grey", marker=mk, label=label)
-    ax.set_xlabel("mean completion tokens")
+    ax.set_xscale("log")  # answer-only and verbose models differ by ~100x in length
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("mean completion tokens (log scale)")
     ax.set_ylabel("greedy accuracy (%)")
     ax.set_title("Accuracy vs tokens")
     ax.legend(fontsize=8)
@@ -234,6 +238,8 @@ def plot_all(result: dict, out_dir: str | Path) -> dict[str, Path]:
                 ys = [100 * (v["budgets"].get(str(b), {}).get("accuracy") or 0) for b in budgets]
                 ax.plot(budgets, ys, ls, marker="o", color=colors[name], label=f"{name} ({suite})")
         ax.set_xscale("log", base=2)
+        ax.set_xticks(budgets)
+        ax.set_xticklabels([str(b) for b in budgets])
         ax.set_xlabel("token budget (reasoning cut, answer forced)")
         ax.set_ylabel("greedy accuracy (%)")
         ax.set_title("Accuracy at fixed token budgets")

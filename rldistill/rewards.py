@@ -277,7 +277,7 @@ class _BatchScorer:
         return [v.score is not None and v.score >= 1.0 and v.reason not in FAILURE_REASONS for v in verdicts]
 
 
-def _columns(kw, n, cfg):
+def _columns(kw, cfg):
     if "answer" not in kw or kw["answer"] is None:
         raise RewardError("verifier rewards need an `answer` column in the dataset (the gold answer)")
     row_names = kw.get("verifier")
@@ -289,7 +289,7 @@ def _columns(kw, n, cfg):
 def _verifier_reward(name: str, scorer: _BatchScorer, cfg):
     def reward(prompts=None, completions=None, completion_ids=None, **kw):
         texts = [completion_text(c) for c in completions]
-        answers, row_names, has_column = _columns(kw, len(texts), cfg)
+        answers, row_names, has_column = _columns(kw, cfg)
         if name == "correct":
             names, applies = row_names or [cfg.get("default_verifier", "math")] * len(texts), [True] * len(texts)
         else:
@@ -309,7 +309,7 @@ def _shaping_reward(name: str, term, scorer: _BatchScorer, cfg):
         lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [len(t) for t in texts]
         correct = None
         if term.needs_correct:
-            answers, row_names, _ = _columns(kw, len(texts), cfg)
+            answers, row_names, _ = _columns(kw, cfg)
             names = row_names or [cfg.get("default_verifier", "math")] * len(texts)
             correct = scorer.correct(scorer.verdicts(texts, answers, names, kw.get("log_metric")))
         groups = [json.dumps(p, sort_keys=True, default=str) for p in prompts] if prompts is not None else ["all"] * len(texts)

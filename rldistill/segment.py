@@ -116,10 +116,12 @@ def _restore(text: str, saved: list[str]) -> str:
 
 
 def _sentences(line: str) -> list[str]:
+    if not _SENT_END.search(line):
+        return [line.strip()] if line.strip() else []
     # Do not split inside inline math or braces: mask them, split, then map back.
     masked = list(line)
     depth, in_dollar, in_paren = 0, False, False
-    i = 0
+    i = 0 if re.search(r"[{$]|\\\(", line) else len(line)  # nothing to mask: skip the scan
     while i < len(line):
         c = line[i]
         two = line[i : i + 2]
@@ -241,7 +243,7 @@ def analyse(completion: str, prompt: str = "", unit: str = "sentence", answer: s
     given = set(numbers_in(prompt))
     prompt_words = _words(prompt)
     seen: set[str] = set(given)
-    final = final_index(steps)
+    final = final_index(steps, answer)
     for s in steps:
         nums = numbers_in(s.text)
         s.check, s.equations, eq_results = check_text(s.text)
@@ -265,13 +267,20 @@ def analyse(completion: str, prompt: str = "", unit: str = "sentence", answer: s
 _ANSWER_LINE = re.compile(r"\\boxed|\\fbox|\b(?:final answer|the answer is)\b|^\s*answer\s*:|^\s*#### ", re.I | re.M)
 
 
-def final_index(steps: list[Step]) -> int | None:
-    """The step holding the final answer: the last ``\\boxed``, else the last "Final answer:" line,
-    else the last code block (program traces), else None."""
+def final_index(steps: list[Step], answer: str | None = None) -> int | None:
+    """The step holding the final answer: the last ``\\boxed``; else the last "final answer" / "the answer
+    is" / "Answer:" line; else the last code block (program traces); else the last step that states the
+    gold ``answer`` (as text, or as the same number); else None."""
     for pattern in (re.compile(r"\\boxed|\\fbox"), _ANSWER_LINE, re.compile(r"```")):
         hits = [s.index for s in steps if pattern.search(s.text)]
         if hits:
             return hits[-1]
+    if answer:
+        gold = re.sub(r"\s+", "", str(answer))
+        keys = set(numbers_in(str(answer))) if re.fullmatch(r"[\d.,/\s$%-]+", str(answer)) else set()
+        for s in reversed(steps):
+            if (gold and gold in re.sub(r"\s+", "", s.text)) or (keys and keys <= set(numbers_in(s.text))):
+                return s.index
     return None
 
 

@@ -18,7 +18,7 @@ math-verify is only needed here: ``pip install "math-verify[antlr4_13_2]==0.9.0"
 (or ``pip install -e .[bench]``). Timings on a shared machine are noisy;
 run it more than once and read the ratios rather than the absolute figures.
 
-    python scripts/bench_verifiers.py                      # 3 repeats, 2 workers
+    python scripts/bench_verifiers.py                      # 1 pass, 2 workers, + program bench
     python scripts/bench_verifiers.py --repeat 5 --workers 4 --skip-program
 """
 
@@ -152,7 +152,7 @@ def bench_program(args) -> dict | None:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=Path, default=CASES, help="Math-Verify conformance cases (JSONL)")
-    ap.add_argument("--repeat", type=int, default=3, help="passes over the cases per timing")
+    ap.add_argument("--repeat", type=int, default=1, help="passes over the cases per timing")
     ap.add_argument("--workers", type=int, default=2, help="processes for the pooled runs")
     ap.add_argument("--skip-program", action="store_true", help="do not run scripts/bench_program.py")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")

@@ -250,8 +250,9 @@ def test_hf_generate_left_padded_batches_match_one_prompt_at_a_time():
 
 
 @pytest.mark.slow
-def test_eval_cli_on_the_embedded_student_and_suites(tmp_path):
+def test_eval_cli_on_the_embedded_student_and_suites(tmp_path, monkeypatch):
     """`rldistill eval` end to end: real student, real suites, the real math verifier."""
+    monkeypatch.undo()  # no scripted scoring here
     from rldistill.cli import main
     from rldistill.student import build_student
     from rldistill.tasks.synth import synth

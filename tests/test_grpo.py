@@ -140,7 +140,7 @@ def test_refill_merge_replaces_dropped_rows_and_pads():
 def test_sigkill_after_first_checkpoint_then_resume(setup):
     student, data, d = setup
     out = d / "resume"
-    base = [sys.executable, "-m", "rldistill.grpo", *args(student, data, out, "--max_steps", "8", "--save_steps", "2",
+    base = [sys.executable, "-m", "rldistill.grpo", *args(student, data, out, "--max_steps", "4", "--save_steps", "2",
                                                           "--reward_funcs", "math", "format", "--reward_weights", "1", "1",
                                                           "--reward_warmup", "none")]
     log = d / "killed.log"
@@ -161,5 +161,5 @@ def test_sigkill_after_first_checkpoint_then_resume(setup):
                        text=True, env=env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert f"resuming from {out}/checkpoint-" in r.stdout
-    assert json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())["global_step"] == 8
+    assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
     assert (out / "model.safetensors").exists()

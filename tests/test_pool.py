@@ -164,3 +164,15 @@ def test_pathological_math_never_takes_down_the_pool(pool, completion):
     (v,) = pool.score("math", [completion], ["1"])
     assert v.score == 0.0 and v.reason != "timeout", v  # the verifier's own guards answered in time
     assert pool.score("math", ["\\boxed{1}"], ["1"]) == [Verdict(1.0, "ok")]
+
+
+def test_calls_queued_behind_a_stuck_one_still_score(pool):
+    """Workers hold several calls at once; killing a stuck one re-sends the calls queued behind it."""
+    delays = ["0.05", "30", "0.05", "0.05", "0.05", "0.05", "0.05", "30", "0.05", "0.05"]
+    out = pool.score(H + "sleepy", delays, [""] * len(delays), timeout=1.0)
+    assert [v.reason for v in out] == ["timeout" if d == "30" else "ok" for d in delays]
+
+
+def test_worker_start_up_does_not_count_against_the_limit():
+    with VerifierPool(workers=1, timeout=0.3) as p:  # a fresh worker takes longer than 0.3 s to start
+        assert p.score(H + "exact", ["1"], ["1"]) == [Verdict(1.0, "ok")]

@@ -89,6 +89,12 @@ def test_tests_may_call_helpers_and_use_stdlib_and_setup():
     assert program(code, ans).score == 1.0
 
 
+def test_only_the_entry_point_may_shadow_a_builtin():
+    code = "def sum(a, b):\n    return a + b\nabs = lambda x: 0\n"
+    assert program(code, json.dumps({"tests": ["assert sum(1, 2) == 3"]})).score == 1.0  # MBPP task 126
+    assert program(code, json.dumps({"tests": ["assert abs(sum(1, 2) - 4) < 0.5"]})).score == 0.0
+
+
 @pytest.mark.parametrize("ret,score", [
     ("collections.Counter('aab')", 1.0),            # dict subclass from the stdlib: its plain value
     ("collections.OrderedDict([('a', 2), ('b', 1)])", 1.0),

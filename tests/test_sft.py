@@ -144,7 +144,7 @@ def run_until_checkpoint_then_kill(cmd, ckpt: Path, log: Path, timeout=240):
 def test_sigkill_after_first_checkpoint_then_resume(setup):
     student, data, d = setup
     out = d / "resume"
-    base = [sys.executable, "-m", "rldistill.sft", *args(student, data, out, "--max_steps", "40", "--save_steps", "4",
+    base = [sys.executable, "-m", "rldistill.sft", *args(student, data, out, "--max_steps", "20", "--save_steps", "4",
                                                          "--learning_rate", "1e-3")]
     run_until_checkpoint_then_kill(base, out / "checkpoint-4", d / "killed.log")
     assert not (out / "model.safetensors").exists(), "the first run finished before it was killed"
@@ -152,5 +152,5 @@ def test_sigkill_after_first_checkpoint_then_resume(setup):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert f"resuming from {out}/checkpoint-" in r.stdout
-    state = json.loads((out / "checkpoint-40" / "trainer_state.json").read_text())
-    assert state["global_step"] == 40 and (out / "model.safetensors").exists()
+    state = json.loads((out / "checkpoint-20" / "trainer_state.json").read_text())
+    assert state["global_step"] == 20 and (out / "model.safetensors").exists()

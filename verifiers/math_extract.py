@@ -115,7 +115,7 @@ def _is_glue(between: str) -> bool:
 
 def _glue_word(w: str) -> bool:
     """and / or, a label such as y_2= or (a), or a unit: '\\boxed{1} papers and \\boxed{2} bins'."""
-    from verifiers.math_latex import unit_name  # no SymPy import: math_latex imports it lazily
+    from verifiers.math_normalize import unit_name  # no SymPy here
 
     if w.lower() in ("and", "or", "=") or re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?=?|\([a-z]\)", w):
         return True

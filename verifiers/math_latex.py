@@ -8,7 +8,7 @@ tuples, ratios), ``Interval``, ``Union``, ``Rel`` (equations and inequalities),
 ``Matrix`` and ``Text``, plus flags for ``%``, units and inexact decimals.
 
 It covers the LaTeX subset that answers use (fractions, roots, powers,
-functions, greek letters, intervals, sets, matrices, ``\\pm``, sums) with a
+functions, greek letters, intervals, sets, matrices, ``\\pm``) with a
 recursive-descent parser of our own rather than SymPy's ANTLR-based
 ``parse_latex``: it is faster, needs no extra dependency and, above all, is
 guarded. Pathological input (power towers, ``(10^8)!``, thousands of nested
@@ -16,8 +16,10 @@ parentheses, 100k-digit numbers) raises ``Guard`` before SymPy is asked to do
 anything expensive; anything else it cannot read raises ``ParseError``.
 SymPy is imported on first use, so importing this module is cheap.
 
-It leaves out integrals, limits and general LaTeX layout; answers using them
-are compared as normalised strings by the verifier.
+It leaves out sums, products, integrals and limits (an answer left as one is
+not a final value) and general LaTeX layout: such answers only match as
+normalised strings. String cleanup and tokens are in ``math_normalize``, the
+value types in ``math_values``.
 
 Run: ``python -c "from verifiers.math_latex import parse_answer as p; print(p('\\\\frac{1}{3}'))"``
 """
@@ -28,287 +30,25 @@ import math
 import re
 from fractions import Fraction
 
+from verifiers.math_normalize import _FUNCS, _GREEK, MAX_DIGITS, clean, text_key, tokenize, unit_name  # noqa: F401
+from verifiers.math_values import (  # noqa: F401  (re-exported: the verifier and math_equiv use them)
+    Answer,
+    Guard,
+    Interval,
+    Matrix,
+    ParseError,
+    Rel,
+    Seq,
+    Text,
+    Union,
+    sp,
+)
+
 MAX_LEN = 2_000  # characters in one answer
 MAX_DEPTH = 60  # nesting of brackets / operators
-MAX_DIGITS = 1_000  # digits in one number literal
 MAX_RESULT_DIGITS = 5_000  # digits of an exact power or factorial
 MAX_FACTORIAL = 1_000
 MAX_PM = 3  # at most 2**3 variants of an answer with \pm
-
-
-class ParseError(ValueError):
-    """The string is not an answer this parser reads."""
-
-
-class Guard(ParseError):
-    """The string asks for something too large to evaluate safely."""
-
-
-# ---------------------------------------------------------------- value tree
-class Text:
-    __slots__ = ("s",)
-
-    def __init__(self, s: str):
-        self.s = s
-
-    def __repr__(self):
-        return f"Text({self.s!r})"
-
-
-class Seq:
-    """kind: 'list' (bare a, b), 'set' (\\{a, b\\}), 'tuple' ((a, b)), 'ratio' (a:b)."""
-
-    __slots__ = ("kind", "items")
-
-    def __init__(self, kind, items):
-        self.kind, self.items = kind, list(items)
-
-    def __repr__(self):
-        return f"Seq({self.kind}, {self.items})"
-
-
-class Interval:
-    __slots__ = ("lo", "hi", "lo_open", "hi_open")
-
-    def __init__(self, lo, hi, lo_open, hi_open):
-        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
-
-    def __repr__(self):
-        return f"{'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
-
-
-class Union:
-    __slots__ = ("parts",)
-
-    def __init__(self, parts):
-        self.parts = list(parts)
-
-    def __repr__(self):
-        return " U ".join(map(repr, self.parts))
-
-
-class Rel:
-    """A chain ``e0 op0 e1 op1 e2 ...``; ops among = < <= > >= != in approx."""
-
-    __slots__ = ("ops", "terms")
-
-    def __init__(self, ops, terms):
-        self.ops, self.terms = list(ops), list(terms)
-
-    def __repr__(self):
-        out = [repr(self.terms[0])]
-        for op, t in zip(self.ops, self.terms[1:]):
-            out += [op, repr(t)]
-        return "Rel(" + " ".join(out) + ")"
-
-
-class Matrix:
-    __slots__ = ("rows",)
-
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __repr__(self):
-        return f"Matrix({self.rows})"
-
-
-class Answer:
-    """A parsed answer: ``value`` plus the policy flags the comparison needs."""
-
-    __slots__ = ("value", "percent", "unit", "inexact", "plain_number", "text")
-
-    def __init__(self, value, text, percent=False, unit=None, inexact=False, plain_number=False):
-        self.value, self.text = value, text
-        self.percent, self.unit, self.inexact, self.plain_number = percent, unit, inexact, plain_number
-
-    def __repr__(self):
-        flags = [f for f in ("percent", "inexact", "plain_number") if getattr(self, f)]
-        return f"Answer({self.value!r}, unit={self.unit!r}, {' '.join(flags)})"
-
-
-# ---------------------------------------------------------------- sympy, lazily
-_sp = None
-
-
-def sp():
-    global _sp
-    if _sp is None:
-        import sympy
-
-        _sp = sympy
-    return _sp
-
-
-# ---------------------------------------------------------------- cleanup
-_KNOWN_CMDS = (
-    "frac dfrac tfrac cfrac sqrt left right boxed text textbf mathrm mathbf le leq ge geq lt gt ne neq pi "
-    "cdot times div infty begin end pm mp in cup cap sin cos tan sec csc cot log ln exp approx quad qquad "
-    "mbox textnormal circ alpha beta gamma theta phi"
-).split()
-_DOUBLE_BS = re.compile(r"(?<!\\)\\\\(?=(?:" + "|".join(sorted(_KNOWN_CMDS, key=len, reverse=True)) + r")(?![a-zA-Z]))")
-_TEXT_CMD = r"\\(?:text|textbf|textit|textrm|textsf|texttt|textnormal|mbox|mathrm|mathbf|mathit|mathsf|rm|bf|operatorname)"
-_UNITS = {
-    # canonical name: spellings (plural 's' is stripped before lookup)
-    "m": "m meter metre", "cm": "cm centimeter centimetre", "mm": "mm millimeter", "km": "km kilometer kilometre",
-    "in": "inch inche", "ft": "ft foot feet", "yd": "yd yard", "mi": "mi mile", "s": "s sec second",
-    "min": "min minute", "h": "h hr hour", "day": "day", "week": "week", "year": "year yr", "month": "month",
-    "g": "g gram", "kg": "kg kilogram", "lb": "lb pound", "oz": "oz ounce", "l": "l liter litre", "ml": "ml milliliter",
-    "$": "dollar usd buck", "cent": "cent", "euro": "euro eur", "yuan": "yuan", "unit": "unit", "deg": "degree",
-    "rad": "rad radian", "mph": "mph", "kmh": "kmh", "w": "watt", "j": "joule", "n": "newton", "v": "volt",
-    "person": "people person", "point": "point", "page": "page", "paper": "paper", "bin": "bin",
-}
-_UNIT_ALIAS = {sp_: canon for canon, names in _UNITS.items() for sp_ in names.split()}
-_FUNCS = {
-    "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-    "log", "ln", "exp", "sqrt", "lg", "det", "gcd", "lcm", "max", "min", "floor", "ceil",
-}
-_GREEK = (
-    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi rho sigma "
-    "tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Phi Psi Omega"
-).split()
-
-
-def unit_name(word: str) -> str | None:
-    w = word.lower().replace(" ", "")
-    sq = ""
-    m = re.match(r"^(.*?)(\^\{?([23])\}?|²|³)$", w)
-    if m:
-        w, sq = m.group(1), {"²": "2", "³": "3"}.get(m.group(2), m.group(3))
-    for cand in (w, w[:-1] if w.endswith("s") and len(w) > 2 else w, w[:-2] if w.endswith("es") else w):
-        if cand in _UNIT_ALIAS:
-            return _UNIT_ALIAS[cand] + (f"^{sq}" if sq else "")
-    return None
-
-
-def _repeating(m: re.Match) -> str:
-    whole, frac, rep = m.group(1) or "0", m.group(2) or "", m.group(3)
-    # x = whole.frac(rep)(rep)... = (whole.frac rep - whole.frac) / (10^|frac| (10^|rep| - 1))
-    a = int(whole + frac + rep) - int(whole + frac or "0")
-    b = (10 ** len(rep) - 1) * 10 ** len(frac)
-    f = Fraction(a, b)
-    return f"\\frac{{{f.numerator}}}{{{f.denominator}}}"
-
-
-def _depth0_sub(s: str, pattern: re.Pattern, repl) -> str:
-    """Apply ``pattern`` only to the parts of ``s`` outside any brackets."""
-    out, depth, start = [], 0, 0
-    for i, c in enumerate(s):
-        if c in "([{":
-            if depth == 0:
-                out.append(pattern.sub(repl, s[start:i]))
-                start = i
-            depth += 1
-        elif c in ")]}" and depth:
-            depth -= 1
-            if depth == 0:
-                out.append(s[start : i + 1])
-                start = i + 1
-    out.append(pattern.sub(repl, s[start:]) if depth == 0 else s[start:])
-    return "".join(out)
-
-
-_THOUSANDS = re.compile(r"(?<![\d.,])([1-9]\d{0,2})((?:,\d{3})+)(?![\d,])")
-_SPACE_THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3})((?: \d{3})+)(?![\d./])")
-
-
-def clean(s: str, latex: bool = False) -> tuple[str, dict]:
-    """Normalise an answer string; returns it and flags (percent, unit).
-
-    ``latex``: the string came from LaTeX (a box, a math span), so a comma
-    is never a decimal comma and spaces never group thousands.
-    """
-    flags = {"percent": False, "unit": None}
-    s = _DOUBLE_BS.sub(r"\\", s)
-    s = s.strip()
-    plain = not latex and "\\" not in s and "$" not in s
-    s = s.replace("\\$", " ").replace("$", " ").replace("€", " ").replace("£", " ")
-    s = re.sub(r"^\s*\\[\[(]|\\[\])]\s*$", " ", s)
-    s = re.sub(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*\.?", "", s)
-    s = re.sub(r"\\(?:displaystyle|textstyle|limits|nolimits|hline|bf|it)(?![a-zA-Z])", " ", s)
-    # thousands separators written with LaTeX spacing: 11,\!111 and 14{,}916
-    s = re.sub(r"(\d)\s*,\s*\\!\s*(?=\d{3})", r"\1", s)
-    s = re.sub(r"(\d)\s*\{\s*,\s*\}\s*(?=\d)", r"\1", s)
-    s = re.sub(r"(\d)\\[,;: ]\s*(?=\d{3}(?!\d))", r"\1", s)
-    s = re.sub(r"\\[dtc]frac(?![a-zA-Z])", r"\\frac", s)
-    s = re.sub(r"\\q?quad|(?<!\\)\\[,;:! ]|~|\\hspace\{[^}]*\}", " ", s)
-    s = re.sub(r"\\(?:dots|ldots|cdots)(?![a-zA-Z])|\.\.\.|…", r" \\dots ", s)
-    s = re.sub(r"(\d*)\.(\d*)\\overline\{(\d+)\}", _repeating, s)
-    # degrees
-    s2 = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree", " ", s)
-    s2 = re.sub(r"(?<=[\d}\s])\s*(?:\\text\{\s*)?degrees?(?:\s*\})?", " ", s2)
-    if s2 != s:
-        flags["unit"] = "deg"
-        s = s2
-    # percent
-    s2 = re.sub(r"\\%|%|\s*\\text\{\s*(?:percent|percentage|pct)\s*\}|(?<=[\d\s}])\s*(?:percentage|percent|pct)\b", " ", s)
-    if s2 != s:
-        flags["percent"] = True
-        s = s2
-    s = s.strip().rstrip(".,;:").strip()
-    s = re.sub(r"^(?:x\s*\\in|\\in)\s*(?=[\[(\\{])", "", s)
-    if plain:
-        s = _depth0_sub(s, _THOUSANDS, lambda m: m.group(1) + m.group(2).replace(",", ""))
-        s = _depth0_sub(s, _SPACE_THOUSANDS, lambda m: m.group(1) + m.group(2).replace(" ", ""))
-        m = re.fullmatch(r"(\d+),(\d+)", s)  # not a thousands group (joined above): a decimal comma
-        if m:
-            s = f"{m.group(1)}.{m.group(2)}"  # 1,22 and 0,111
-    else:
-        s = _depth0_sub(s, _THOUSANDS, lambda m: m.group(1) + m.group(2).replace(",", ""))
-    return s, flags
-
-
-# ---------------------------------------------------------------- tokenizer
-_TOKEN = re.compile(
-    r"(?P<num>\d+(?:\.\d*)?|\.\d+)"
-    r"|(?P<text>" + _TEXT_CMD + r"\s*\{(?P<tc>[^{}]*)\})"
-    r"|(?P<cmd>\\[a-zA-Z]+|\\\\|\\[{}|%_&#])"
-    r"|(?P<ws>\s+)"
-    r"|(?P<op><=|>=|!=|=>|->|\*\*|[-+*/^_!=<>()\[\]{}|,;:'&])"
-    r"|(?P<word>[a-zA-Z]+)"
-    r"|(?P<uni>.)",
-    re.DOTALL,
-)
-_UNI = {"π": ("cmd", "\\pi"), "∞": ("cmd", "\\infty"), "≤": ("op", "<="), "≥": ("op", ">="), "≠": ("op", "!="),
-        "·": ("op", "*"), "×": ("op", "*"), "÷": ("op", "/"), "−": ("op", "-"), "√": ("cmd", "\\sqrt"),
-        "²": ("sup", "2"), "³": ("sup", "3"), "±": ("cmd", "\\pm"), "∪": ("cmd", "\\cup"), "≈": ("cmd", "\\approx")}
-_CMD_OPS = {"\\cdot": "*", "\\times": "*", "\\ast": "*", "\\div": "/", "\\le": "<=", "\\leq": "<=",
-            "\\leqslant": "<=", "\\ge": ">=", "\\geq": ">=", "\\geqslant": ">=", "\\lt": "<", "\\gt": ">",
-            "\\ne": "!=", "\\neq": "!=", "\\approx": "approx", "\\in": "in", "\\colon": ":", "\\to": "->",
-            "\\Rightarrow": "=>", "\\implies": "=>", "\\&": "&", "\\%": "%", "\\{": "\\{", "\\}": "\\}",
-            "\\mid": "|", "\\vert": "|", "\\lvert": "|", "\\rvert": "|", "\\equiv": "=", "\\sim": "approx",
-            "\\simeq": "approx", "\\cong": "="}
-
-
-def tokenize(s: str) -> list[tuple[str, str]]:
-    toks = []
-    for m in _TOKEN.finditer(s):
-        kind = m.lastgroup
-        if kind == "tc":
-            kind = "text"
-        val = m.group(kind) if kind != "text" else m.group("tc")
-        if kind == "ws":
-            continue
-        if kind == "num" and len(val) > MAX_DIGITS:
-            raise Guard("number literal too long")
-        if kind == "uni":
-            if val in _UNI:
-                kind, val = _UNI[val]
-            elif val.isspace():
-                continue
-            else:
-                raise ParseError(f"unexpected character {val!r}")
-        if kind == "cmd" and val in _CMD_OPS:
-            kind, val = "op", _CMD_OPS[val]
-        if kind == "text":
-            t = val.strip()
-            if t.lower() in ("and", "or", ",", "and also", ";"):
-                kind, val = "op", ","
-            elif t == "":
-                continue
-        if kind == "word" and val.lower() in ("and", "or"):
-            kind, val = "op", ","
-        toks.append((kind, val))
-    return toks
 
 
 # ---------------------------------------------------------------- parser
@@ -1053,10 +793,3 @@ def parse_answer(s: str, latex: bool = False) -> Answer:
         raise ParseError("empty answer")
     value = items[0] if len(items) == 1 else Seq("list", items)
     return Answer(value, raw, flags["percent"], state["unit"], state["inexact"], False)
-
-
-def text_key(s: str) -> str:
-    """A loose string form for text answers: no LaTeX wrappers, spaces, case or end punctuation."""
-    s = re.sub(_TEXT_CMD + r"\s*\{([^{}]*)\}", r"\1", s)
-    s = re.sub(r"\\[a-zA-Z]+|[{}\\$\s]", "", s)
-    return s.strip(".,;:!()").lower()

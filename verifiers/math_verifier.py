@@ -193,24 +193,31 @@ def math_verifier(completion: str, answer: str) -> Verdict:
     pred, source, why = read_answer(completion)
     if pred is None:
         return Verdict(0.0, why)
+    if _hedged(completion, source, pred):
+        return Verdict(0.0, "hedged")
     if string_key(pred.text) == string_key(gold.text) or _same_answer(gold, pred):
-        ok = True
+        return Verdict(1.0, "ok")
+    return Verdict(0.0, "mismatch")
+
+
+def _hedged(completion: str, source: str, pred: Answer) -> bool:
+    """Does the response also commit to a different final answer (another box group or statement)?"""
+    if source == "boxed":
+        others = hedges(completion)
+    elif source == "statement":
+        others = [[s] for s in statements(completion)[:-1][-8:]]
     else:
-        ok = False
-    if source == "boxed" or source == "statement":
-        others = hedges(completion) if source == "boxed" else [[s] for s in statements(completion)[:-1][-8:]]
-        for parts in others:
-            try:
-                other = _combine(parts, latex=source == "boxed")
-            except Exception:
-                continue
-            if not _acceptable(other, "statement"):
-                continue
-            if string_key(", ".join(parts)) != string_key(pred.text) and not _same_answer(other, pred):
-                if _same_answer(pred, other):
-                    continue
-                return Verdict(0.0, "hedged")
-    return Verdict(1.0, "ok") if ok else Verdict(0.0, "mismatch")
+        return False
+    for parts in others:
+        if string_key(", ".join(parts)) == string_key(pred.text):
+            continue
+        try:
+            other = _combine(parts, latex=source == "boxed")
+        except Exception:  # an unreadable earlier box is not a second answer
+            continue
+        if _acceptable(other, "statement") and not (_same_answer(other, pred) or _same_answer(pred, other)):
+            return True
+    return False
 
 
 math_verifier.timeout = 5.0  # seconds; the pool's default limit for this verifier

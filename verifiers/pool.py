@@ -46,13 +46,16 @@ from multiprocessing.connection import wait
 from verifiers.registry import Verdict, get_verifier
 
 DEFAULT_TIMEOUT = 10.0
-PRELOAD = ["verifiers.registry", "verifiers.math_verifier", "sympy"]
+PIPELINE = 4  # calls queued per worker at once
+PRELOAD = ["verifiers.pool", "verifiers.registry", "verifiers.math_verifier", "sympy"]
+START_TIMEOUT = 120.0  # seconds for a new worker to say it is ready (a loaded machine is slow)
 
 
 # ---------------------------------------------------------------- worker side
 def _worker_main(conn) -> None:
     """Loop: receive (name, completion, answer), send (score, reason). Plain values only."""
     cache: dict = {}
+    conn.send("ready")  # the parent starts a call's clock only once the worker runs
     while True:
         try:
             msg = conn.recv()
@@ -86,7 +89,7 @@ def _context():
 
 
 class _Worker:
-    __slots__ = ("proc", "conn")
+    __slots__ = ("proc", "conn", "ready")
 
     def __init__(self, ctx):
         parent, child = ctx.Pipe(duplex=True)
@@ -94,6 +97,15 @@ class _Worker:
         self.proc.start()
         child.close()
         self.conn = parent
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Block until the worker has started (its start-up does not count against any call)."""
+        if not self.ready:
+            if not self.conn.poll(START_TIMEOUT) or self.conn.recv() != "ready":
+                self.kill()
+                raise RuntimeError("a verifier worker did not start")
+            self.ready = True
 
     def kill(self) -> None:
         try:
@@ -169,7 +181,9 @@ class VerifierPool:
 
     def _replace(self, w: _Worker) -> _Worker:
         w.kill()
-        return _Worker(self._ctx)
+        fresh = _Worker(self._ctx)
+        fresh.wait_ready()
+        return fresh
 
     def _limit(self, name: str, timeout: float | None) -> float:
         if timeout is not None:
@@ -199,45 +213,72 @@ class VerifierPool:
         limits = [self._limit(nm, timeout) for nm in names]
         results: list[Verdict | None] = [None] * n
         pending = deque(range(n))
-        free = [self._acquire(block=True)]
-        while len(free) < min(n, self.workers):
+        mine = [self._acquire(block=True)]
+        while len(mine) < min(n, self.workers):
             w = self._acquire(block=False)
             if w is None:
                 break
-            free.append(w)
-        active: dict = {}  # conn -> (worker, index, deadline)
+            mine.append(w)
+        for w in mine:  # they boot in parallel; wait for all
+            w.wait_ready()
+        # Each worker holds up to PIPELINE calls, answered in order, so it never waits on this
+        # thread (on a loaded machine a round trip per call costs more than the call). The limit
+        # applies to the call at the head of each worker's queue, from the moment it started:
+        # when the previous answer arrived, or when it was sent to an idle worker.
+        queued = {w.conn: deque() for w in mine}
+        started = {}
+        by_conn = {w.conn: w for w in mine}
+
+        def send(w, i):
+            if not queued[w.conn]:
+                started[w.conn] = time.monotonic()
+            w.conn.send((names[i], str(completions[i]), str(answers[i])))
+            queued[w.conn].append(i)
+
+        def replace(conn):  # kill a stuck or dead worker; its queued calls go back to pending
+            w = by_conn.pop(conn)
+            rest = queued.pop(conn)
+            started.pop(conn, None)
+            pending.extendleft(reversed(rest))
+            fresh = self._replace(w)
+            by_conn[fresh.conn], queued[fresh.conn] = fresh, deque()
+
         try:
-            while pending or active:
-                while pending and free:
-                    w, i = free.pop(), pending.popleft()
+            while pending or any(queued.values()):
+                for conn in list(by_conn):
+                    while pending and len(queued[conn]) < PIPELINE:
+                        i = pending.popleft()
+                        try:
+                            send(by_conn[conn], i)
+                        except (OSError, EOFError, ValueError):  # the worker died while idle
+                            pending.appendleft(i)
+                            replace(conn)
+                            break
+                busy = [c for c in by_conn if queued[c]]
+                soonest = min(started[c] + limits[queued[c][0]] for c in busy)
+                for conn in wait(busy, timeout=max(0.0, soonest - time.monotonic())):
                     try:
-                        w.conn.send((names[i], str(completions[i]), str(answers[i])))
-                    except (OSError, EOFError, ValueError):  # the worker died while idle
-                        w = self._replace(w)
-                        w.conn.send((names[i], str(completions[i]), str(answers[i])))
-                    active[w.conn] = (w, i, time.monotonic() + limits[i])
-                soonest = min(d for _, _, d in active.values())
-                for conn in wait(list(active), timeout=max(0.0, soonest - time.monotonic())):
-                    w, i, _ = active.pop(conn)
-                    try:
-                        results[i] = _verdict(conn.recv())
+                        out = conn.recv()
                     except (EOFError, OSError):  # the worker died mid-call (a crash, os._exit, OOM kill)
+                        i = queued[conn].popleft()
                         results[i] = Verdict(None, "error")
-                        w = self._replace(w)
-                    free.append(w)
+                        replace(conn)
+                        continue
+                    results[queued[conn].popleft()] = _verdict(out)
+                    started[conn] = time.monotonic()
                 now = time.monotonic()
-                for conn, (w, i, deadline) in list(active.items()):
-                    if deadline <= now:
-                        del active[conn]
-                        results[i] = Verdict(0.0, "timeout")
-                        free.append(self._replace(w))
+                for conn in [c for c in by_conn if queued[c]]:
+                    if started[conn] + limits[queued[conn][0]] <= now:
+                        results[queued[conn].popleft()] = Verdict(0.0, "timeout")
+                        replace(conn)
         finally:
-            for w, _, _ in active.values():  # interrupted mid-call: those workers are busy, replace them
-                w.kill()
-                with self._lock:
-                    self._started -= 1
-            for w in free:
-                self._release(w)
+            for conn, w in by_conn.items():
+                if queued.get(conn):  # interrupted mid-call: that worker is busy, do not reuse it
+                    w.kill()
+                    with self._lock:
+                        self._started -= 1
+                else:
+                    self._release(w)
         return results  # type: ignore[return-value]
 
     async def ascore(self, names, completions, answers, timeout: float | None = None) -> list[Verdict]:

@@ -7,7 +7,9 @@
   of top-level asserts (each top-level statement containing an assert is one
   test; statements before it are its set-up), or HumanEval's ``test`` field as
   shipped, which defines ``check(candidate)``: then ``check`` is called once on
-  the entry point and is one test. Optional ``"setup"`` (MBPP's
+  the entry point and is one test. Without ``entry_point``, it is the function
+  every test calls first. Only the entry point may shadow a builtin the tests
+  use (``abs``, ``isinstance``); the harness's builtins win for other names. Optional ``"setup"`` (MBPP's
   ``test_setup_code``) runs after the code, in the code's process.
 - stdin/stdout tasks: ``{"inputs": [...], "outputs": [...]}``; each case is one
   fresh process; a case passes when it exits 0 and its stdout equals the
@@ -108,6 +110,15 @@ def _test_units(tests) -> tuple[str, list[str], str]:
     return "asserts", units, ""
 
 
+def _called_first(units: list[str]) -> str:
+    """The function every test calls first (MBPP names no entry point), or ""."""
+    names = set()
+    for src in units:
+        calls = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        names.add(calls[0].func.id if calls else "")
+    return names.pop() if len(names) == 1 else ""
+
+
 def _normalise_output(text: str) -> str:
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
     while lines and not lines[-1]:
@@ -130,7 +141,7 @@ def parse_answer(answer: str) -> dict:
         return dict(out, mode="stdio", run_spec={"inputs": inputs}, setup="", expected=len(inputs),
                     outputs=tuple(outputs))
     kind, units, prelude = _test_units(spec["tests"])
-    entry = spec.get("entry_point") or ""
+    entry = spec.get("entry_point") or (_called_first(units) if kind == "asserts" else "")
     if kind == "check" and not entry:
         raise ValueError("HumanEval-style tests need an entry_point")
     expected = 1 if kind == "check" else len(units)

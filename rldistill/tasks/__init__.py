@@ -52,8 +52,8 @@ class Knobs:
 
     operand_max: int = 9  # operands b are drawn from 1..operand_max (multipliers from 2..mul_max)
     mul_max: int = 5
-    value_max: int = 99
-    mul_base_max: int = 99  # only values up to this are multiplied (12: times tables only)
+    value_max: int = 50
+    mul_base_max: int = 10  # only values up to this are multiplied: times tables, learnable in minutes
 
 
 @dataclass(frozen=True)
