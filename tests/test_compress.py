@@ -286,3 +286,21 @@ def test_sky_t1_traces_run_end_to_end(tmp_path, name, limit):
     assert st["rows_out"] == len(out) > 0 and st["rows_in"] == (limit or 30)
     assert all(verify(r["completion"], r["answer"]).score == 1.0 for r in out)
     assert st["ratio"] <= 0.40
+
+
+def test_proxy_model_orders_deletions_and_the_gate_still_holds(tmp_path):
+    pytest.importorskip("torch")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rldistill.student import build_tokenizer
+
+    tok = build_tokenizer([TRACE, PROMPT] * 4, vocab_size=300)
+    tok.save_pretrained(tmp_path)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024)
+    LlamaForCausalLM(cfg).save_pretrained(tmp_path)
+    ds, st = compress_dataset(rows()[:2], "verified", proxy_model=str(tmp_path))
+    assert st["produced_by"] == {"verified": 2}
+    ex = Example(TRACE, PROMPT, "29")
+    assert all(derivation_holds(ex, {s.index for s in ex.steps if s.text.strip() in r["completion"] or s.final})
+               for r in ds)

@@ -66,7 +66,7 @@ def test_every_digit_is_its_own_token(student, text):
 def test_prompt_tokens_are_a_prefix_of_prompt_plus_completion(student, data):
     tok = AutoTokenizer.from_pretrained(student)
     for split in ("train", "ood", "styles/format", "styles/distract", "styles/paraphrase"):
-        for r in read_jsonl(data / f"{split}.jsonl"):
+        for r in read_jsonl(data / f"{split}.jsonl")[:60]:
             p = tok(r["prompt"])["input_ids"]
             for completion in (r["completion"], compact_trace(r["teacher_steps"]), f" \\boxed{{{r['answer']}}}",
                                "\\boxed{1}", "7+5=12"):
