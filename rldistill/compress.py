@@ -26,8 +26,9 @@ before and after (the ``--tokenizer``'s tokens, else characters) and their
 ratio, and the steps removed per role.
 
 Rows are verified in batches through ``verifiers.pool`` (hard time limits);
-compression runs in a process pool for inputs of ``--workers-from`` rows or
-more. Options may also come from ``--config YAML`` (keys = option names);
+compression runs in a process pool for inputs of 2,000 rows or more
+(``--workers``). ``--proxy-model ID`` orders ``verified``'s candidate
+deletions by a small model's likelihood of what remains (``rldistill.proxy``). Options may also come from ``--config YAML`` (keys = option names);
 flags given on the command line win. Leaves out: rewriting traces with a
 model; every compressed trace is a subsequence of the teacher's own steps.
 """
@@ -39,7 +40,6 @@ import json
 import logging
 import os
 import random
-import re
 import sys
 import time
 from collections import Counter
@@ -64,9 +64,6 @@ def score(names: list[str], completions: list[str], answers: list[str], timeout:
     """Verdict scores for many rows: the worker pool with hard limits, or in process if there is none."""
     if not completions:
         return []
-    if "math" in names and not _has_math_verifier():
-        return [_fallback_math(c, a) if n == "math" else score([n], [c], [a], timeout)[0]
-                for n, c, a in zip(names, completions, answers)]
     try:
         from verifiers.pool import score_batch
     except ImportError:  # pool not installed: same verifiers, no hard limit
@@ -74,29 +71,6 @@ def score(names: list[str], completions: list[str], answers: list[str], timeout:
 
         return [get_verifier(n)(c, a) for n, c, a in zip(names, completions, answers)]
     return score_batch(names, completions, answers, timeout=timeout)
-
-
-def _has_math_verifier() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("verifiers.math_verifier") is not None
-
-
-def _fallback_math(completion: str, answer: str):
-    """TEMPORARY stand-in while ``verifiers.math_verifier`` does not exist: last ``\\boxed{}`` vs gold, normalised."""
-    from verifiers import Verdict
-
-    box = last_boxed(completion)
-    if box is None:
-        return Verdict(0.0, "no_answer")
-
-    def norm(t: str) -> str:
-        t = re.sub(r"\\(?:left|right|!|,|;|\s)|\s+|\$|\.$", "", t).replace("dfrac", "frac").replace("tfrac", "frac")
-        t = re.sub(r"\\text\{([^{}]*)\}", r"\1", t)
-        return t.strip("{}")
-
-    got, gold = norm(box[box.index("{") + 1:-1]), norm(str(answer))
-    return Verdict(1.0 if got == gold else 0.0, "ok" if got == gold else "mismatch")
 
 
 def _text_prompt(prompt) -> str:
@@ -285,7 +259,8 @@ def save(ds, dst) -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="rldistill compress", description=__doc__.split("\n\n")[2].split(":", 1)[0],
+    ap = argparse.ArgumentParser(prog="rldistill compress",
+                                 description="Compress verified teacher traces for SFT (see rldistill/compress.py).",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--config", help="YAML file whose keys are these options (flags given here win)")
     ap.add_argument("--input", help="anything rldistill.data.load_traces reads")

@@ -209,7 +209,8 @@ def render(ex: Example, kept, granularity: str) -> Compressed:
     """The trace made of the ``kept`` steps at ``granularity``, in the source's format."""
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    kept = set(kept)
+    # Nothing after the final answer: the compressed trace ends in it.
+    kept = {i for i in kept if ex.final is None or i <= ex.final}
     bodies: dict[str, str] = {}
     for name, _ in ex.trace.sections:
         parts, first = [], True

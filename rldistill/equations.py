@@ -24,9 +24,10 @@ import re
 from fractions import Fraction
 from functools import lru_cache
 
+# "one" is left out: "that one", "one of them" are not quantities, and 1 carries little dependency.
 _WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
+    "sixteen seventeen eighteen nineteen twenty".split()) if w not in ("zero", "one")}
 _WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
                "hundred": 100, "thousand": 1000, "million": 1000000, "twice": 2, "thrice": 3})
 

@@ -84,9 +84,11 @@ def join_format(fmt: str, sections: dict[str, str]) -> str:
     """Inverse of ``split_format`` for compressed section bodies."""
     if fmt == "skyt1":
         t, s = sections.get("thought", ""), sections.get("solution", "")
-        return f"{_SKY[0]}\n\n{t}\n\n{_SKY[1]}\n\n{_SKY[2]}\n\n{s}\n\n{_SKY[3]}"
+        t, s = (f"\n\n{x}\n\n" if x else "\n\n" for x in (t, s))  # an empty block stays one blank line
+        return f"{_SKY[0]}{t}{_SKY[1]}\n\n{_SKY[2]}{s}{_SKY[3]}"
     if fmt == "think":
-        return f"<think>\n{sections.get('thought', '')}\n</think>\n\n{sections.get('solution', '')}".rstrip()
+        t = sections.get("thought", "")
+        return f"<think>\n{t + chr(10) if t else ''}</think>\n\n{sections.get('solution', '')}".rstrip()
     return sections.get("body", "")
 
 
@@ -264,14 +266,15 @@ def analyse(completion: str, prompt: str = "", unit: str = "sentence", answer: s
     return trace, steps
 
 
-_ANSWER_LINE = re.compile(r"\\boxed|\\fbox|\b(?:final answer|the answer is)\b|^\s*answer\s*:|^\s*#### ", re.I | re.M)
+# "the answer is 7", "Final answer: 7", "#### 7" - an answer must follow ("that's the final answer." is no answer line).
+_ANSWER_LINE = re.compile(r"\b(?:final answer|the answer)\s*(?:is|=|:)\s*[^\s.?!]|^\s*answer\s*:\s*\S|^\s*#### ", re.I | re.M)
 
 
 def final_index(steps: list[Step], answer: str | None = None) -> int | None:
-    """The step holding the final answer: the last ``\\boxed``; else the last "final answer" / "the answer
-    is" / "Answer:" line; else the last code block (program traces); else the last step that states the
-    gold ``answer`` (as text, or as the same number); else None."""
-    for pattern in (re.compile(r"\\boxed|\\fbox"), _ANSWER_LINE, re.compile(r"```")):
+    """The step holding the final answer: the last ``\\boxed``; else the last "the answer is X" /
+    "Final answer: X" line; else the last step that states the gold ``answer`` (as text, or as the same
+    number); else the last code block (program traces); else None."""
+    for pattern in (re.compile(r"\\boxed|\\fbox"), _ANSWER_LINE):
         hits = [s.index for s in steps if pattern.search(s.text)]
         if hits:
             return hits[-1]
@@ -281,7 +284,8 @@ def final_index(steps: list[Step], answer: str | None = None) -> int | None:
         for s in reversed(steps):
             if (gold and gold in re.sub(r"\s+", "", s.text)) or (keys and keys <= set(numbers_in(s.text))):
                 return s.index
-    return None
+    hits = [s.index for s in steps if "```" in s.text]
+    return hits[-1] if hits else None
 
 
 def _assign_roles(steps: list[Step], given: set[str], prompt_words: set[str]) -> None:
@@ -304,7 +308,7 @@ def _assign_roles(steps: list[Step], given: set[str], prompt_words: set[str]) ->
             new = {v for v, hows in s.produces.items()
                    if not any((v, h) in ways and all(last.get(u, -1) < ways[(v, h)] for u in s.uses) for h in hows)}
         words = _words(t)
-        has_math = bool(s.equations) or bool(re.search(r"[=+\-*/^×÷]|\\(?:frac|times|cdot|sqrt)", t))
+        has_math = bool(s.equations) or bool(re.search(r"[=+*/^×÷]|\d\s*-\s*\d|\\(?:frac|times|cdot|sqrt)", t))
         if s.final:
             role = "compute"
         elif _BACKTRACK.search(t):

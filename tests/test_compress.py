@@ -226,6 +226,28 @@ def test_compressors_never_read_teacher_annotations(embedded):
     assert with_ann["completion"] == without["completion"]
 
 
+PROGRAM = """Okay, let me think about this. I need a function that adds two numbers.
+Maybe I should handle strings too? No wait, that's not needed here.
+Let me write it.
+
+```python
+def add(a, b):
+    return a + b
+```
+
+Let me double-check: add(1, 2) returns 3, which is correct. I'm fairly confident."""
+
+
+@pytest.mark.parametrize("method", ["rule", "steps", "verified"])
+def test_program_traces_keep_the_code_and_still_pass(method):
+    answer = json.dumps({"tests": ["assert add(1, 2) == 3", "assert add(2, 5) == 7"], "entry_point": "add"})
+    src = [{"id": "p0", "prompt": "Write add(a, b).", "completion": PROGRAM, "answer": answer, "verifier": "program"}]
+    ds, st = compress_dataset(src, method)
+    assert st["rows_out"] == 1 and st["produced_by"] == {method: 1}
+    out = ds[0]["completion"]
+    assert "def add(a, b):\n    return a + b" in out and len(out) < len(PROGRAM) and "double-check" not in out
+
+
 # --------------------------------------------------------------------------- CLI and config
 
 
@@ -288,6 +310,7 @@ def test_sky_t1_traces_run_end_to_end(tmp_path, name, limit):
     assert st["ratio"] <= 0.40
 
 
+@pytest.mark.slow  # imports torch and transformers: ~10 s idle, minutes on a loaded machine
 def test_proxy_model_orders_deletions_and_the_gate_still_holds(tmp_path):
     pytest.importorskip("torch")
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -301,6 +324,6 @@ def test_proxy_model_orders_deletions_and_the_gate_still_holds(tmp_path):
     LlamaForCausalLM(cfg).save_pretrained(tmp_path)
     ds, st = compress_dataset(rows()[:2], "verified", proxy_model=str(tmp_path))
     assert st["produced_by"] == {"verified": 2}
-    ex = Example(TRACE, PROMPT, "29")
-    assert all(derivation_holds(ex, {s.index for s in ex.steps if s.text.strip() in r["completion"] or s.final})
-               for r in ds)
+    for r in ds:  # whatever order the (random) proxy picks, what stands passed the gate
+        out = r["completion"]
+        assert "4+3=8" not in out and "7*5=35" in out and "35-6=29" in out and out.endswith("\\boxed{29}")

@@ -102,9 +102,13 @@ class _Worker:
     def wait_ready(self) -> None:
         """Block until the worker has started (its start-up does not count against any call)."""
         if not self.ready:
-            if not self.conn.poll(START_TIMEOUT) or self.conn.recv() != "ready":
+            try:
+                ok = self.conn.poll(START_TIMEOUT) and self.conn.recv() == "ready"
+            except (EOFError, OSError):
+                ok = False
+            if not ok:
                 self.kill()
-                raise RuntimeError("a verifier worker did not start")
+                raise RuntimeError(f"a verifier worker did not start (exit code {self.proc.exitcode}); see its stderr")
             self.ready = True
 
     def kill(self) -> None:
@@ -219,8 +223,18 @@ class VerifierPool:
             if w is None:
                 break
             mine.append(w)
-        for w in mine:  # they boot in parallel; wait for all
-            w.wait_ready()
+        try:
+            for w in mine:  # they boot in parallel; wait for all
+                w.wait_ready()
+        except RuntimeError:
+            for w in mine:
+                if w.ready:
+                    self._release(w)
+                else:
+                    w.kill()
+                    with self._lock:
+                        self._started -= 1
+            raise
         # Each worker holds up to PIPELINE calls, answered in order, so it never waits on this
         # thread (on a loaded machine a round trip per call costs more than the call). The limit
         # applies to the call at the head of each worker's queue, from the moment it started:
