@@ -8,6 +8,10 @@ Runs the tiny GRPO recipe twice in this process, with the same seed and settings
 reward, reference and loss, after `--warmup` steps), the wall time spent inside the reward functions per step,
 and that time's share of the step. Single process on CPU; the pool starts its workers during the warm-up step.
 
+OMP_NUM_THREADS defaults to 1 here, as under `accelerate launch`: on a shared CPU, torch's OpenMP threads
+oversubscribed by other processes busy-wait and make a tiny-model step 10-40x slower, which would hide the reward
+cost behind an inflated step time.
+
 Leaves out: multi-process launches (the rewards run per rank on each rank's slice, so the share is the same).
 """
 
@@ -23,6 +27,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported (see the docstring)
 REPO = Path(__file__).resolve().parents[1]
 _BOXED = re.compile(r"\\boxed\{[^{}]*\}")
 

@@ -144,7 +144,8 @@ def test_sigkill_after_first_checkpoint_then_resume(setup):
                                                           "--reward_funcs", "math", "format", "--reward_weights", "1", "1",
                                                           "--reward_warmup", "none")]
     log = d / "killed.log"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
     with open(log, "w") as f:  # (tests/ on the path: the rows name the 'test_grpo:_parity' verifier)
         p = subprocess.Popen(base, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO, env=env)
         t0 = time.monotonic()

@@ -127,7 +127,8 @@ def test_unknown_yaml_key_is_named(setup, tmp_path):
 def run_until_checkpoint_then_kill(cmd, ckpt: Path, log: Path, timeout=240):
     """Start cmd, SIGKILL its process group once ckpt/trainer_state.json exists; return what it printed."""
     with open(log, "w") as f:
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
+                             env=dict(os.environ, OMP_NUM_THREADS="1"))
         t0 = time.monotonic()
         try:
             while not (ckpt / "trainer_state.json").exists():
@@ -144,13 +145,13 @@ def run_until_checkpoint_then_kill(cmd, ckpt: Path, log: Path, timeout=240):
 def test_sigkill_after_first_checkpoint_then_resume(setup):
     student, data, d = setup
     out = d / "resume"
-    base = [sys.executable, "-m", "rldistill.sft", *args(student, data, out, "--max_steps", "20", "--save_steps", "4",
+    base = [sys.executable, "-m", "rldistill.sft", *args(student, data, out, "--max_steps", "40", "--save_steps", "4",
                                                          "--learning_rate", "1e-3")]
     run_until_checkpoint_then_kill(base, out / "checkpoint-4", d / "killed.log")
     assert not (out / "model.safetensors").exists(), "the first run finished before it was killed"
     r = subprocess.run(["timeout", "300", *base, "--resume_from_checkpoint", "true"], cwd=REPO,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert f"resuming from {out}/checkpoint-" in r.stdout
-    state = json.loads((out / "checkpoint-20" / "trainer_state.json").read_text())
-    assert state["global_step"] == 20 and (out / "model.safetensors").exists()
+    state = json.loads((out / "checkpoint-40" / "trainer_state.json").read_text())
+    assert state["global_step"] == 40 and (out / "model.safetensors").exists()
