@@ -25,10 +25,14 @@ def build_trainer(script_args, training_args, model_args):
 
     from rldistill.dynamic_sampling import DynamicSamplingGRPOTrainer
     from rldistill.models import load_tokenizer
-    from rldistill.rewards import reward_funcs_from_args
+    from rldistill.rewards import RewardConfigError, reward_funcs_from_args
     from rldistill.sft import load_rows
 
     reward_funcs = reward_funcs_from_args(script_args, training_args)  # fails fast on unknown names
+    weights = training_args.reward_weights
+    if weights is not None and len(weights) != len(reward_funcs):
+        raise RewardConfigError(f"reward_weights has {len(weights)} values for {len(reward_funcs)} reward_funcs "
+                                f"{script_args.reward_funcs}")
     keep = ["id", "prompt", "answer", "verifier"]
     train = load_rows(script_args, require=("prompt", "answer")).select_columns(keep)
     evals = None

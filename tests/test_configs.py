@@ -17,6 +17,7 @@ def parse_recipe(path: Path):
     """(script_args, trainer_args, model_args) through the stage's own parser, or skip if it has none here."""
     module = STAGES.get(path.stem)
     if module is None:
+        assert isinstance(yaml.safe_load(path.read_text()), dict), f"{path} is not a YAML mapping"
         pytest.skip(f"{path.name}: no training-stage parser for '{path.stem}' recipes (not sft/grpo/ppo)")
     try:
         mod = importlib.import_module(module)

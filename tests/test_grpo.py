@@ -94,6 +94,16 @@ def test_unknown_verifier_in_recipe_fails_before_loading(setup):
     assert not (d / "bad").exists()
 
 
+def test_reward_weights_must_match_reward_funcs(setup):
+    from rldistill.grpo import cli
+
+    student, data, d = setup
+    with pytest.raises(SystemExit, match="reward_weights has 1 values for 2 reward_funcs"):
+        cli(args(student, data, d / "bad2", "--reward_funcs", "math", "format", "--reward_weights", "1",
+                 "--reward_warmup", "none"))
+    assert not (d / "bad2").exists()
+
+
 # ---------------------------------------------------------------- dynamic sampling, without a model
 
 def fake_trainer(rewards_per_func, weights, G, rank=0):

@@ -2,8 +2,6 @@
 
 import asyncio
 import doctest
-import os
-import sys
 import threading
 import time
 from types import SimpleNamespace
