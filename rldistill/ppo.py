@@ -512,8 +512,8 @@ def log_step(accelerator, args, state, info, metrics, kl_ctl, optimizer, reward_
         "completions/max_length": lengths.max().item(),
         "completions/clipped_ratio": truncated.mean().item(),
         "val/mean": reduce_mean(accelerator, [core.masked_mean(info["values"], info["mask"])]),
-        "lr": optimizer.param_groups[0]["lr"],
-        "critic_lr": optimizer.param_groups[1]["lr"],
+        "lr": info["lrs"][0],
+        "critic_lr": info["lrs"][1],
         "episode": state.global_step * args.num_rollouts_per_step,
     }
     for j, name in enumerate(reward_names):
@@ -675,6 +675,7 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
         batch, info = rollout(model, ref, accelerator, args, tokenizer, [rows[i] for i in idx], eos_ids,
                               reward_funcs, weights, state, kl_ctl, vllm, metrics)
         t1 = time.perf_counter()
+        info["lrs"] = [group["lr"] for group in optimizer.param_groups]  # the rates this step's updates use
         policy_coef = 0.0 if state.global_step < args.critic_warmup_steps else 1.0
         ppo_update(model, optimizer, accelerator, args, batch, policy_coef, metrics)
         info["timing"]["update"] = time.perf_counter() - t1
