@@ -659,8 +659,9 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
     if report_to:
         accelerator.init_trackers(args.run_name or "rldistill-ppo", config=args.to_sanitized_dict())
     weights = torch.tensor(args.reward_weights or [1.0] * len(reward_funcs), device=accelerator.device)
-    # Same seed for model init on every rank above; from here each rank samples its own completions.
-    torch.manual_seed(args.seed + accelerator.process_index + 1000 * state.global_step)
+    if not resume:  # (a resumed run continues from the checkpoint's RNG states instead)
+        # Same seed for model init on every rank above; from here each rank samples its own completions.
+        torch.manual_seed(args.seed + accelerator.process_index)
 
     model.train()
     pbar = tqdm(total=max_steps, initial=state.global_step, desc="ppo",

@@ -6,7 +6,7 @@
 Runs ``rldistill grpo`` (configs/recipes/tiny/grpo.yaml) and ``rldistill ppo`` (configs/recipes/tiny/ppo.yaml)
 one after the other, single process, from the same model and prompts, with the same completions per step
 (GRPO: ``completions / num_generations`` prompts x ``num_generations``; PPO: ``completions`` prompts x 1), the
-same maximum completion length and temperature, each recipe otherwise as shipped (GRPO's KL to a reference,
+same micro-batch (all completions in one forward/backward), the same maximum completion length and temperature, each recipe otherwise as shipped (GRPO's KL to a reference,
 PPO's critic, reference and ``ppo_epochs``). Each stage's own per-step timer is read from its log: GRPO's
 ``step_time`` (generation, rewards and forward/backward; TRL times ``training_step``) and PPO's
 ``timing/step_s`` (the whole step, optimizer steps included). The first step (verifier pool start-up) is
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
                     "--num_generations", str(a.num_generations), "--gradient_accumulation_steps", "1"], a.timeout)
         ppo = run([sys.executable, "-m", "rldistill.ppo", "--config", "configs/recipes/tiny/ppo.yaml", *common,
                    "--output_dir", f"{tmp}/ppo", "--num_rollouts_per_step", str(a.completions),
-                   "--disable_tqdm", "true"], a.timeout)
+                   "--per_device_train_batch_size", str(a.completions), "--disable_tqdm", "true"], a.timeout)
     g_times, g_len = per_step(list(log_dicts(grpo)), "step_time", "completions/mean_length")
     p_times, p_len = per_step(list(log_dicts(ppo)), "timing/step_s", "completions/mean_length")
     if len(g_times) < 2 or len(p_times) < 2:

@@ -340,7 +340,7 @@ def test_seeded_ppo_from_an_sft_checkpoint_raises_held_out_reward(tmp_path):
                         "--model_name_or_path", str(sft), "--dataset_path", str(data), "--output_dir", str(out),
                         "--reward_funcs", "test_ppo:_brief", "--reward_weights", "1.0", "--max_steps", "12",
                         "--max_completion_length", "48", "--learning_rate", "3e-4", "--critic_learning_rate", "1e-3",
-                        "--num_mini_batches", "4", "--critic_warmup_steps", "1", "--save_strategy", "no",
+                        "--num_mini_batches", "4", "--ppo_epochs", "2", "--critic_warmup_steps", "1", "--save_strategy", "no",
                         "--verifier_timeout", "60", "--disable_tqdm", "true"], cwd=REPO, capture_output=True,
                        text=True, env=env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
