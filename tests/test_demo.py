@@ -23,7 +23,7 @@ def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     t0 = time.time()
     proc = subprocess.run([sys.executable, "-m", "rldistill", "demo", "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return out, time.time() - t0
 

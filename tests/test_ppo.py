@@ -217,7 +217,7 @@ def launch(config_file, student, data, out, *extra, timeout=600):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config_file", ["cpu_zero2.yaml", "cpu_zero3.yaml"])
+@pytest.mark.parametrize("config_file", ["cpu_ddp.yaml", "cpu_zero2.yaml", "cpu_zero3.yaml"])
 def test_accelerate_launch_two_processes(setup, config_file):
     from transformers import AutoModelForCausalLM
 
@@ -265,10 +265,12 @@ def test_sigkill_after_a_checkpoint_then_resume_reaches_max_steps(setup):
 
 
 def _brief(completion, answer):
-    """A user verifier (resolved as 'test_ppo:_brief' in the pool's workers): a boxed answer in under 25 characters."""
+    """A user verifier (resolved as 'test_ppo:_brief' in the pool's workers): a boxed answer shorter than
+    PPO_TEST_BRIEF_CHARS characters (the test sets it to the SFT model's median, so there is room to learn)."""
     from verifiers import Verdict
 
-    return Verdict(1.0 if "\\boxed{" in completion and len(completion) < 25 else 0.0, "ok")
+    limit = int(os.environ.get("PPO_TEST_BRIEF_CHARS", "25"))
+    return Verdict(1.0 if "\\boxed{" in completion and len(completion) < limit else 0.0, "ok")
 
 
 def quick_sft(student: Path, rows: list[dict], out: Path, steps: int = 150) -> Path:
@@ -301,27 +303,32 @@ def quick_sft(student: Path, rows: list[dict], out: Path, steps: int = 150) -> P
     return out
 
 
-def held_out_reward(model_dir, rows) -> float:
+def held_out_completions(model_dir, rows) -> list[str]:
     from rldistill.evaluate import hf_generate, prompt_ids
     from rldistill.models import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(str(model_dir))
     outs = hf_generate(model, tok, [prompt_ids(tok, r["prompt"]) for r in rows], max_new_tokens=48, batch_size=64)
-    texts = [tok.decode(o[0][0], skip_special_tokens=True) for o in outs]
+    return [tok.decode(o[0][0], skip_special_tokens=True) for o in outs]
+
+
+def mean_reward(texts, rows) -> float:
     return sum(_brief(t, r["answer"]).score for t, r in zip(texts, rows)) / len(rows)
 
 
 @pytest.mark.slow
-def test_seeded_ppo_from_an_sft_checkpoint_raises_held_out_reward(tmp_path):
+def test_seeded_ppo_from_an_sft_checkpoint_raises_held_out_reward(tmp_path, monkeypatch):
     """Embedded task (1-2 step arithmetic), student SFT'd on compact traces, then 12 PPO steps on 32 rollouts.
 
     The reward is a user verifier going through the same path as `math` (registry name, worker pool, the row's
-    `verifier` column): a boxed answer in under 25 characters. Held-out prompts are the task's eval split.
+    `verifier` column): a boxed answer shorter than the SFT model's median held-out completion, so the start is
+    at most ~0.5 whatever the SFT learned. Held-out prompts are the task's eval split, greedy decoding.
     """
     from rldistill.student import build_student
     from rldistill.tasks.synth import synth
 
     torch.set_num_threads(1)
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")  # the student's BPE training, deterministic
     paths = synth(tmp_path / "data", seed=0, n_train=400, n_eval=64, n_ood=8, kinds=["chain"], steps=(1, 2),
                   ood_steps=(3, 3))
     train = [json.loads(line) for line in paths["train"].read_text().splitlines()]
@@ -333,9 +340,13 @@ def test_seeded_ppo_from_an_sft_checkpoint_raises_held_out_reward(tmp_path):
     data.write_text("".join(json.dumps({k: r[k] for k in ("id", "prompt", "completion", "answer", "verifier")}) + "\n"
                             for r in train))
     sft = quick_sft(build_student(tmp_path / "student", "tiny", tmp_path / "data"), train, tmp_path / "sft")
-    start = held_out_reward(sft, held_out)
+    before = held_out_completions(sft, held_out)
+    limit = sorted(len(t) for t in before)[len(before) // 2]  # the median length: about half are "brief" at most
+    monkeypatch.setenv("PPO_TEST_BRIEF_CHARS", str(limit))
+    start = mean_reward(before, held_out)
     out = tmp_path / "ppo"
-    env = dict(ENV, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(ENV, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]),
+               PPO_TEST_BRIEF_CHARS=str(limit))
     r = subprocess.run(["timeout", "600", sys.executable, "-m", "rldistill.ppo", "--config", str(RECIPE),
                         "--model_name_or_path", str(sft), "--dataset_path", str(data), "--output_dir", str(out),
                         "--reward_funcs", "test_ppo:_brief", "--reward_weights", "1.0", "--max_steps", "12",
@@ -344,6 +355,6 @@ def test_seeded_ppo_from_an_sft_checkpoint_raises_held_out_reward(tmp_path):
                         "--verifier_timeout", "60", "--disable_tqdm", "true"], cwd=REPO, capture_output=True,
                        text=True, env=env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    end = held_out_reward(out, held_out)
-    print(f"held-out mean reward: start {start:.3f}, end {end:.3f}")
+    end = mean_reward(held_out_completions(out, held_out), held_out)
+    print(f"held-out mean reward (boxed answer under {limit} chars): start {start:.3f}, end {end:.3f}")
     assert end >= start + 0.15, (start, end)
