@@ -76,13 +76,6 @@ def test_quick_demo_sft_arms_see_the_same_number_of_tokens(quick_run):
     assert steps["answer_only_sft"] > steps["compressed_sft"] > steps["verbose_sft"]
 
 
-@pytest.mark.slow
-def test_quick_demo_stays_within_its_time_budget(quick_run):
-    _, seconds = quick_run
-    # 3 minutes on 2 idle cores; allow slack for a loaded CI machine.
-    assert seconds < 420, f"demo --quick took {seconds:.0f}s"
-
-
 @pytest.mark.parametrize(
     "per_row,budget,batch,expected",
     [([100] * 10, 3200, 32, 1), ([50, 150], 320_000, 32, 100), ([10], 5, 32, 1)],
