@@ -140,7 +140,8 @@ def _run_all(jobs, tokenizer, opts, workers, progress, desc):
 def compress_dataset(ds, method: str = "verified", budget: float | None = None, long_fraction: float = 0.0,
                      tokenizer=None, seed: int = 0, *, granularity: str | None = None, unit: str = "sentence",
                      fallback: list[str] | None = None, workers: int | None = None, workers_from: int = 2000,
-                     proxy_model: str | None = None, progress: bool | None = None, timeout: float | None = None):
+                     proxy_model: str | None = None, progress: bool | None = None, timeout: float | None = None,
+                     keep: tuple[str, ...] = ()):
     """Compress ``ds`` (a ``Dataset`` or a list of row dicts); returns ``(Dataset, stats)``.
 
     See the module docstring for the steps and ``stats``. ``tokenizer`` is a
@@ -181,7 +182,12 @@ def compress_dataset(ds, method: str = "verified", budget: float | None = None, 
     removed: Counter = Counter()
     errors: Counter = Counter()
     pending = [i for i in ok if i not in long_rows]
-    opts = {"budget": budget, "granularity": granularity, "unit": unit}
+    from rldistill.segment import ROLES
+
+    bad = [r for r in keep if r not in ROLES]
+    if bad:
+        raise ValueError(f"keep: unknown role(s) {bad}; roles are {list(ROLES)}")
+    opts = {"budget": budget, "granularity": granularity, "unit": unit, **({"keep": tuple(keep)} if keep else {})}
     if proxy_model is not None:
         from rldistill.proxy import ProxyScorer
 
@@ -220,6 +226,7 @@ def compress_dataset(ds, method: str = "verified", budget: float | None = None, 
     total_removed = sum(removed.values()) or 1
     stats = {
         "method": method, "fallback": chain[1:], "granularity": granularity or DEFAULT_GRANULARITY.get(method),
+        "keep": list(keep),
         "budget": budget, "long_fraction": long_fraction, "seed": seed,
         "unit": "tokens" if tokenizer is not None else "chars",
         "tokenizer": tokenizer if isinstance(tokenizer, str) or tokenizer is None else getattr(tokenizer, "name_or_path", "?"),
@@ -272,6 +279,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--long-fraction", type=float, default=0.0, help="fraction of rows kept uncompressed")
     ap.add_argument("--tokenizer", default=None, help="count tokens with this tokenizer (id or path); else characters")
     ap.add_argument("--unit", choices=("sentence", "line", "paragraph"), default="sentence", help="what a step is")
+    ap.add_argument("--keep", default="", help="comma-separated step roles never deleted, e.g. restate,plan")
     ap.add_argument("--fallback", default=None, help="comma-separated compressors to try when a row fails ('' = drop)")
     ap.add_argument("--proxy-model", default=None, help="order verified's deletions by this model's likelihood")
     ap.add_argument("--split", default="train", help="split to read when --input is a folder or hub id")
@@ -309,6 +317,7 @@ def cli(argv=None) -> int:
     fallback = None if args.fallback is None else [m for m in args.fallback.split(",") if m]
     out, stats = compress_dataset(ds, args.method, args.budget, args.long_fraction, args.tokenizer, args.seed,
                                   granularity=args.granularity, unit=args.unit, fallback=fallback,
+                                  keep=tuple(r.strip() for r in (args.keep or "").split(",") if r.strip()),
                                   workers=args.workers, proxy_model=args.proxy_model,
                                   progress=False if args.quiet else None, timeout=args.timeout)
     dst = save(out, args.output)

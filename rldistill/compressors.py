@@ -37,6 +37,11 @@ equations alone (a step without one keeps its compact sentence), ``compact``
 keeps the sentences without discourse markers and hedges, one step a line,
 ``sentences`` keeps them verbatim. ``budget=R`` then drops the least important
 kept steps until the trace has at most ``R`` of the original's tokens.
+``keep=("plan",)`` puts back, in ``rule``, ``steps`` and ``verified``, every step
+of those roles (as ``rldistill.segment`` assigns them) that leads straight into
+a kept computation: the decision next to its equation ("First, I subtract 3:"
+before ``9-3=6``), not general plans or retracted ones. It is the knob between
+bare computations and computations with their decision points.
 
 Leaves out: rewriting by a large model (C3oT) and token-level pruning
 (TokenSkip); every output here is a subsequence of the teacher's own steps.
@@ -225,11 +230,34 @@ def render(ex: Example, kept, granularity: str) -> Compressed:
     return Compressed(join_format(ex.trace.fmt, bodies), kept)
 
 
+def with_decisions(ex: Example, kept: set[int], keep=()) -> set[int]:
+    """``kept`` plus every step whose role is in ``keep`` and that leads straight into a kept
+    computation (the next step, past deleted slips, re-checks and filler, is a kept ``compute``
+    step): "First, I subtract 3:" before ``9-3=6`` comes back; a general plan, or one followed
+    by another plan, does not."""
+    return set(kept) | decisions(ex, kept, keep)
+
+
+def decisions(ex: Example, kept: set[int], keep=()) -> set[int]:
+    """The steps ``with_decisions`` adds."""
+    st, out = ex.steps, set()
+    for s in st:
+        if s.role not in keep or s.check == "fail" or s.index in kept:
+            continue
+        j = s.index + 1  # skip the deleted slips, re-checks and filler in between
+        while j < len(st) and j not in kept and st[j].role in ("backtrack", "verify", "filler"):
+            j += 1
+        if j < len(st) and j in kept and st[j].role == "compute":
+            out.add(s.index)
+    return out
+
+
 def fit_budget(ex: Example, kept: set[int], granularity: str, budget: float | None) -> Compressed:
     """Render, then drop the least important steps until at most ``budget`` of the original length remains.
 
     Granularity is coarsened first (sentences -> compact -> equations), then
-    steps go in ``ROLE_ORDER``, earliest first; the final answer step always stays.
+    steps go in ``ROLE_ORDER``, earliest first (``keep`` decisions before the
+    computations they lead into); the final answer step always stays.
     """
     out = render(ex, kept, granularity)
     if budget is None:
@@ -241,7 +269,8 @@ def fit_budget(ex: Example, kept: set[int], granularity: str, budget: float | No
             return out
         granularity, out = g, render(ex, kept, g)
     kept = set(kept)
-    order = sorted((i for i in kept if not ex.steps[i].final), key=lambda i: (ROLE_ORDER.index(ex.steps[i].role), i))
+    order = sorted((i for i in kept if not ex.steps[i].final),
+                   key=lambda i: (ROLE_ORDER.index(ex.steps[i].role), i))
     for i in order:
         if ex.count(out) <= limit:
             break
@@ -270,12 +299,12 @@ def answer_only(ex: Example, **_) -> str | None:
 
 
 @register_compressor("rule")
-def rule(ex: Example, budget=None, granularity="compact", **_) -> str | None:
+def rule(ex: Example, budget=None, granularity="compact", keep=(), **_) -> str | None:
     """Drop filler, restatements and re-checks of established results; strip hedges."""
     if ex.final is None:
         return None
     kept = {s.index for s in ex.steps if s.final or s.role not in ("filler", "restate", "verify")}
-    return fit_budget(ex, kept, granularity, budget)
+    return fit_budget(ex, with_decisions(ex, kept, keep), granularity, budget)
 
 
 def bindings(st: list[Step], given=frozenset()) -> list[tuple[int, str, int]]:
@@ -315,8 +344,9 @@ def _supported(st: list[Step], kept, t: int, v: str, p: int) -> bool:
 
 
 @register_compressor("steps")
-def steps(ex: Example, budget=None, granularity="compact", **_) -> str | None:
-    """Keep the steps whose results feed the final answer (backward slice over quantities)."""
+def steps(ex: Example, budget=None, granularity="compact", keep=(), **_) -> str | None:
+    """Keep the steps whose results feed the final answer (backward slice over quantities),
+    and the ``keep`` decisions that lead into them (``with_decisions``)."""
     if ex.final is None:
         return None
     st = ex.steps
@@ -333,7 +363,7 @@ def steps(ex: Example, budget=None, granularity="compact", **_) -> str | None:
             if p not in kept:
                 kept.add(p)
                 todo.append(p)
-    return fit_budget(ex, kept, granularity, budget)
+    return fit_budget(ex, with_decisions(ex, kept, keep), granularity, budget)
 
 
 def derivation_holds(ex: Example, kept: set[int]) -> bool:
@@ -347,8 +377,9 @@ def derivation_holds(ex: Example, kept: set[int]) -> bool:
 
 
 @register_compressor("verified")
-def verified(ex: Example, budget=None, granularity="equations", proxy=None, **_) -> str | None:
-    """Greedy ablation: delete a step only if the rest still verifies (see the module docstring)."""
+def verified(ex: Example, budget=None, granularity="equations", proxy=None, keep=(), **_) -> str | None:
+    """Greedy ablation: delete a step only if the rest still verifies (see the module docstring);
+    then put back the ``keep`` decisions (``with_decisions``)."""
     if ex.final is None:
         return None
     st = ex.steps
@@ -377,4 +408,4 @@ def verified(ex: Example, budget=None, granularity="equations", proxy=None, **_)
     for i in candidates:
         if can_delete(i):
             kept.discard(i)
-    return fit_budget(ex, kept, granularity, budget)
+    return fit_budget(ex, with_decisions(ex, kept, keep), granularity, budget)

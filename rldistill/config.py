@@ -125,6 +125,18 @@ def normalize_resume(value, output_dir: str) -> str | None:
     return str(value)
 
 
+def train_and_save(trainer, training_args, stage: str) -> None:
+    """The body of every TRL stage's ``main``: train (resuming when asked), save model + tokenizer
+    (gathered under ZeRO-3 by ``save_model``), close the trackers."""
+    resume = normalize_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if resume:
+        trainer.accelerator.print(f"resuming from {resume}")
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)
+    trainer.accelerator.print(f"saved the {stage} model and tokenizer to {training_args.output_dir}")
+    trainer.end()
+
+
 def parse_args(parser, argv):
     """Parse `--config R.yaml` plus CLI overrides; an unknown key (YAML or flag) exits naming the key."""
     try:

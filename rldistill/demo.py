@@ -1,6 +1,6 @@
 """The embedded end-to-end demo: does compressed-trace SFT + GRPO transfer better than imitation?
 
-    rldistill demo --out runs/demo              # about 10 minutes on 2 CPU cores
+    rldistill demo --out runs/demo              # about 10 minutes on 2 idle CPU cores
     rldistill demo --out runs/demo --quick      # the whole path in about 3 minutes; numbers mean nothing
     rldistill demo --out runs/demo --seeds 3    # the arms three times, with the spread
 
@@ -16,9 +16,12 @@ numbers), ``DIR/summary.json``, ``DIR/eval.json`` and the stage outputs.
 
 Every stage is called through its own Python API (``synth``,
 ``build_student``, ``compress_dataset``, ``sft.build_trainer``,
-``grpo.build_trainer``, ``evaluate.evaluate_models``): the demo adds the plan
-(token budgets per arm) and the report, no training code of its own.
-``scripts/demo.sh`` runs the same stages as shell commands.
+``grpo.build_trainer``, ``evaluate.evaluate_model``): the demo adds the plan
+(token budgets per arm), a small job scheduler and the report, no training
+code of its own. The arms are independent jobs (train, then evaluate as soon
+as trained; GRPO after its SFT), run on two worker processes of one torch
+thread each, longest chain first (``run_jobs``). ``scripts/demo.sh`` runs the
+same stages one after another as shell commands.
 
 Left out: GPUs (the same stages take the GPU recipes under ``configs/``), and
 any tuning on the test splits (the settings below were chosen on ``eval``).
@@ -51,8 +54,8 @@ class Preset:
     student_size: str = "tiny"
     compress_method: str = "verified"
     # SFT: every arm sees sft_tokens tokens (prompt + completion, no padding)
-    sft_tokens: int = 600_000
-    sft_batch_size: int = 32
+    sft_tokens: int = 450_000
+    sft_batch_size: int = 8  # more, smaller steps at the same tokens: 25% -> 56% greedy on eval for compressed SFT
     sft_lr: float = 2e-3
     sft_warmup_ratio: float = 0.05
     sft_max_length: int = 768
@@ -61,19 +64,21 @@ class Preset:
     grpo_min_steps: int = 4
     grpo_prompts_per_step: int = 4
     grpo_num_generations: int = 8
-    grpo_lr: float = 2e-4
+    grpo_lr: float = 5e-5  # 2e-4 drifted down within 30 steps
     grpo_beta: float = 0.0
     grpo_max_completion_length: int = 576
     grpo_rewards: tuple[str, ...] = ("math", "format")
     grpo_reward_weights: tuple[float, ...] = (1.0, 0.1)
     grpo_dynamic_sampling: str = "drop"
     # evaluation
-    eval_max_new_tokens: int = 704
+    eval_max_new_tokens: int = 0  # 0: 1.2x the teacher's longest trace on eval/ood (see eval_config)
     eval_batch_size: int = 100
-    budgets: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
-    # torch threads. 1, not 2: on a loaded 2-core machine (the verifier pool's workers, other jobs) two
-    # OpenMP threads spin against each other; measured here, 48 generation steps took 71 s with 2 threads
-    # and 4 s with 1. Use --threads 2 on an idle machine.
+    budgets: tuple[int, ...] = (16, 64, 256)
+    # Parallelism: the arms run as jobs on `workers` processes (0 = min(2, cores)) of `threads` torch threads.
+    # One thread per process: a 1M-parameter model gains little from two OpenMP threads, and on a loaded
+    # machine two threads spin against each other (measured here: 48 generation steps took 71 s with 2
+    # threads and 4 s with 1). Two processes of one thread use both cores of a 2-core machine.
+    workers: int = 0
     threads: int = 1
 
 
@@ -185,9 +190,8 @@ def grpo_argv(p: Preset, model: Path, data: Path, out: Path, steps: int, seed: i
             "--log_completions", "false", "--disable_tqdm", "true"]
 
 
-def run_arms(p: Preset, prep: dict, out: Path, seed: int, timings: dict) -> dict:
-    """SFT x3 at equal tokens, then GRPO x2 at equal sampled tokens; returns the plan and logs."""
-    from rldistill import grpo, sft
+def plan_arms(p: Preset, prep: dict, run_dir: Path, seed: int) -> dict:
+    """Steps and argv of every training arm: SFT x3 at equal tokens, GRPO x2 at equal sampled tokens."""
     from rldistill.models import load_tokenizer
 
     tok = load_tokenizer(str(prep["student"]))
@@ -196,24 +200,117 @@ def run_arms(p: Preset, prep: dict, out: Path, seed: int, timings: dict) -> dict
         per_row = row_tokens(data, tok)
         steps = plan_steps(per_row, p.sft_tokens, p.sft_batch_size)
         plan[arm] = {"stage": "sft", "data": str(data), "mean_row_tokens": sum(per_row) / len(per_row),
-                     "steps": steps, "planned_tokens": round(steps * p.sft_batch_size * sum(per_row) / len(per_row))}
-        t0 = time.time()
-        plan[arm]["log"] = _train(sft, sft_argv(p, prep["student"], data, out / "models" / arm, steps, seed))
-        timings[f"sft {arm}"] = round(time.time() - t0, 1)
-        log.info("sft %s: %d steps, %s tokens, %.0fs", arm, steps, plan[arm]["log"]["num_tokens"], timings[f"sft {arm}"])
+                     "steps": steps, "planned_tokens": round(steps * p.sft_batch_size * sum(per_row) / len(per_row)),
+                     "argv": sft_argv(p, prep["student"], data, run_dir / "models" / arm, steps, seed)}
     prompt_mean = sum(row_tokens(prep["sft_data"]["answer_only_sft"], tok)) / prep["n_problems"] - 4
     for arm, base in GRPO_FROM.items():
         # Sampled tokens per step ≈ completions x (prompt + the SFT model's completion length, i.e. its data's).
         completion_mean = min(plan[base]["mean_row_tokens"] - prompt_mean, p.grpo_max_completion_length)
         per_step = p.grpo_prompts_per_step * p.grpo_num_generations * (prompt_mean + completion_mean)
         steps = max(p.grpo_min_steps, round(p.grpo_tokens / per_step))
-        plan[arm] = {"stage": "grpo", "from": base, "steps": steps, "planned_tokens": round(steps * per_step)}
-        t0 = time.time()
-        plan[arm]["log"] = _train(grpo, grpo_argv(p, out / "models" / base, prep["data"] / "train.jsonl",
-                                                  out / "models" / arm, steps, seed))
-        timings[f"grpo {arm}"] = round(time.time() - t0, 1)
-        log.info("grpo %s: %d steps, %s tokens, %.0fs", arm, steps, plan[arm]["log"]["num_tokens"], timings[f"grpo {arm}"])
+        plan[arm] = {"stage": "grpo", "from": base, "steps": steps, "planned_tokens": round(steps * per_step),
+                     "argv": grpo_argv(p, run_dir / "models" / base, prep["data"] / "train.jsonl",
+                                       run_dir / "models" / arm, steps, seed)}
     return plan
+
+
+def _run_job(kind: str, args: dict, threads: int):
+    """One job, in a worker process (or inline): ``sft``/``grpo`` training from an argv, or ``eval`` of a model."""
+    import importlib
+
+    import torch
+
+    torch.set_num_threads(threads)
+    if not logging.getLogger().handlers:  # a fresh worker process
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if kind in ("sft", "grpo"):
+        return _train(importlib.import_module(f"rldistill.{kind}"), args["argv"])
+    if kind == "eval":
+        from rldistill.evaluate import evaluate_model
+
+        return evaluate_model(**args)
+    raise ValueError(f"unknown job kind {kind!r}")
+
+
+def run_jobs(jobs: dict[str, dict], workers: int, threads: int, timings: dict) -> dict:
+    """Run ``{name: {"kind", "args", "deps", "priority"}}`` respecting ``deps``, ``workers`` at a time.
+
+    A ready job with the lowest ``priority`` starts first whenever a worker is
+    free (the demo puts the longest chain, verbose SFT → GRPO → eval, first).
+    Workers are spawned processes with ``threads`` torch threads each; with
+    ``workers <= 1`` the jobs run in this process. Returns ``{name: result}``;
+    a failing job raises with its name.
+    """
+    results: dict = {}
+
+    def ready():
+        return sorted((n for n, j in jobs.items() if n not in results and n not in running
+                       and all(d in results for d in j.get("deps", ()))), key=lambda n: jobs[n].get("priority", 0))
+
+    running: dict = {}
+    if workers <= 1:
+        while len(results) < len(jobs):
+            todo = ready()
+            if not todo:
+                raise ValueError(f"job dependencies cannot be met: {sorted(set(jobs) - set(results))}")
+            n = todo[0]
+            t0 = time.time()
+            results[n] = _run_job(jobs[n]["kind"], jobs[n]["args"], threads)
+            timings[n] = round(time.time() - t0, 1)
+            log.info("%s done in %.0fs", n, timings[n])
+        return results
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        futures: dict = {}
+        while len(results) < len(jobs):
+            for n in ready()[: workers - len(running)]:
+                running[n] = time.time()
+                futures[ex.submit(_run_job, jobs[n]["kind"], jobs[n]["args"], threads)] = n
+            if not futures:
+                raise ValueError(f"job dependencies cannot be met: {sorted(set(jobs) - set(results))}")
+            finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for f in finished:
+                n = futures.pop(f)
+                try:
+                    results[n] = f.result()
+                except Exception as e:
+                    raise RuntimeError(f"demo job {n!r} failed: {e}") from e
+                timings[n] = round(time.time() - running.pop(n), 1)
+                log.info("%s done in %.0fs", n, timings[n])
+    return results
+
+
+def eval_config(p: Preset, prep: dict, seed: int):
+    """The evaluation settings; the completion cap is 1.2x the teacher's longest trace on the suites
+    (every arm may write as much as its teacher did, and generation ends at the first final answer)."""
+    from rldistill.data import read_jsonl
+    from rldistill.evaluate import EvalConfig
+    from rldistill.models import load_tokenizer
+
+    cap = p.eval_max_new_tokens
+    if not cap:
+        tok = load_tokenizer(str(prep["student"]))
+        longest = max(len(tok(r["completion"])["input_ids"]) for split in ("eval", "ood")
+                      for r in read_jsonl(prep["data"] / f"{split}.jsonl"))
+        cap = round(1.2 * longest)
+    return EvalConfig(max_new_tokens=cap, batch_size=p.eval_batch_size, budgets=p.budgets,
+                      budget_suites=("eval", "ood"), seed=seed, backend="auto", stop_at_answer=True)
+
+
+def demo_jobs(plan: dict, suites: dict, cfg, run_dir: Path, tag: str = "") -> dict:
+    """The job graph of one seed: train every arm, evaluate each as soon as it is trained."""
+    order = ["verbose_sft", "verbose_sft_grpo", "compressed_sft", "compressed_sft_grpo", "answer_only_sft"]
+    jobs = {}
+    for i, arm in enumerate(order):
+        pl = plan[arm]
+        deps = [f"{tag}train {pl['from']}"] if "from" in pl else []
+        jobs[f"{tag}train {arm}"] = {"kind": pl["stage"], "args": {"argv": pl["argv"]}, "deps": deps, "priority": i}
+        jobs[f"{tag}eval {arm}"] = {"kind": "eval", "deps": [f"{tag}train {arm}"], "priority": 10 + i, "args": {
+            "name": arm, "path": str(run_dir / "models" / arm), "suites": suites, "cfg": cfg,
+            "out_dir": str(run_dir / "eval")}}
+    return jobs
 
 
 # ---------------------------------------------------------------- evaluation and report
@@ -381,7 +478,7 @@ def write_report(out: Path, p: Preset, preset_name: str, prep: dict, plans: list
         report.render(evals[0], title="Evaluation", level=2).split("\n", 2)[2],
         "## Wall time", "",
         f"{wall:.0f} s in all ({', '.join(f'{k} {v:.0f}s' for k, v in timings.items())}); "
-        f"torch threads: {p.threads}.", "",
+        f"{p.workers or min(2, os.cpu_count() or 1)} worker processes x {p.threads} torch thread(s).", "",
     ]
     (out / "report.md").write_text("\n".join(lines))
     return summary
@@ -395,30 +492,38 @@ def run(out: str | Path, quick: bool = False, seeds: int = 1, seed: int = 0, pre
     out = Path(out)
     name = "quick" if quick else "default"
     p = preset or PRESETS[name]
-    torch.set_num_threads(p.threads or min(2, os.cpu_count() or 1))  # 0 = min(2, cores)
+    torch.set_num_threads(max(1, p.threads))
     out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
     t0 = time.time()
     prep = prepare_data(p, out, seed)
     timings["synth+student+compress"] = round(time.time() - t0, 1)
-    plans, evals = [], []
+    from rldistill.evaluate import assemble, resolve_suites
+
+    suites = resolve_suites([str(prep["data"])])
+    cfg = eval_config(p, prep, seed)
+    jobs, plans, run_dirs = {}, [], []
     for k in range(seeds):
         s = seed + k
         run_dir = out if seeds == 1 else out / f"seed{s}"
-        plan = run_arms(p, prep, run_dir, s, timings)
+        plan = plan_arms(p, prep, run_dir, s)
         plans.append(plan)
+        run_dirs.append(run_dir)
+        jobs.update(demo_jobs(plan, suites, replace(cfg, seed=s), run_dir, tag=f"seed{s} " if seeds > 1 else ""))
+    workers = p.workers or min(2, os.cpu_count() or 1)
+    log.info("%d jobs on %d worker processes x %d torch threads", len(jobs), workers, p.threads)
+    t0 = time.time()
+    results = run_jobs(jobs, workers, p.threads, timings)
+    timings["train+eval (parallel)"] = round(time.time() - t0, 1)
+    evals = []
+    for k, (plan, run_dir) in enumerate(zip(plans, run_dirs)):
+        tag = f"seed{seed + k} " if seeds > 1 else ""
+        for arm in ARMS:
+            plan[arm]["log"] = results[f"{tag}train {arm}"]
+            plan[arm].pop("argv", None)
         (run_dir / "plan.json").write_text(json.dumps(plan, indent=2))
-        t0 = time.time()
-        from rldistill.evaluate import EvalConfig, evaluate_models, resolve_suites
-
-        cfg = EvalConfig(max_new_tokens=p.eval_max_new_tokens, batch_size=p.eval_batch_size, budgets=p.budgets,
-                         budget_suites=("eval", "ood"), seed=s, backend="auto")
-        models = {"verbose_sft": run_dir / "models" / "verbose_sft"}
-        models.update({arm: run_dir / "models" / arm for arm in ARMS if arm != "verbose_sft"})
-        res = evaluate_models({k2: str(v) for k2, v in models.items()}, resolve_suites([str(prep["data"])]), cfg,
-                              run_dir / "eval")
-        evals.append(res)
-        timings[f"eval seed {s}"] = round(time.time() - t0, 1)
+        parts = {arm: results[f"{tag}eval {arm}"] for arm in ["verbose_sft"] + [a for a in ARMS if a != "verbose_sft"]}
+        evals.append(assemble(replace(cfg, seed=seed + k), suites, parts, run_dir / "eval"))
     (out / "eval.json").write_text(json.dumps(evals[0], indent=2))
     summary = write_report(out, p, name, prep, plans, evals, timings, time.time() - t_start)
     log.info("demo done in %.0fs: %s", time.time() - t_start, out / "report.md")
@@ -431,12 +536,16 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes: the whole path in about 3 minutes")
     ap.add_argument("--seeds", type=int, default=1, help="repeat the training arms with this many seeds")
     ap.add_argument("--seed", type=int, default=0, help="the first seed (data, student, training)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default 1; 0 = min(2, cores))")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per worker process (default 1)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="parallel worker processes for the arms (default: min(2, cores); 1 = run in this process)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     preset = PRESETS["quick" if a.quick else "default"]
     if a.threads is not None:
         preset = replace(preset, threads=a.threads)
+    if a.workers is not None:
+        preset = replace(preset, workers=a.workers)
     summary = run(a.out, quick=a.quick, seeds=a.seeds, seed=a.seed, preset=preset)
     print(f"wrote {Path(a.out) / 'report.md'} and {Path(a.out) / 'summary.json'} in {summary['wall_s']:.0f}s")
     for arm in ARMS:

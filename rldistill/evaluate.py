@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -60,6 +61,8 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N rows of each suite"})
     base_suite: str = field(default="eval", metadata={"help": "suite the prompt styles are compared with"})
     backend: str = field(default="auto", metadata={"help": "auto | hf | vllm"})
+    stop_at_answer: bool = field(default=True, metadata={
+        "help": "end a completion right after its first complete final answer (\\boxed{...} or a 'Final answer:' line)"})
     seed: int = 0
 
 
@@ -141,6 +144,71 @@ def _strip(ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
     return ids, False
 
 
+def answer_end(text: str) -> int | None:
+    """Character offset just past the first complete final answer in ``text``:
+    a brace-balanced ``\\boxed{...}``, or a ``Final answer:`` line ended by a newline.
+
+    >>> answer_end("so 2+3=5\\n\\\\boxed{5} and more")
+    18
+    >>> answer_end("Final answer: 7\\nblah"), answer_end("\\\\boxed{\\\\frac{1}{2")
+    (16, None)
+    """
+    ends = []
+    i = text.find("\\boxed{")
+    if i >= 0:
+        depth = 0
+        for j in range(i + len("\\boxed"), len(text)):
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            if depth == 0:
+                ends.append(j + 1)
+                break
+    m = re.search(r"Final answer:[^\n]*\S[^\n]*\n", text)
+    if m:
+        ends.append(m.end())
+    return min(ends) if ends else None
+
+
+def cut_at_answer(ids: list[int], decode) -> list[int]:
+    """The shortest prefix of ``ids`` whose text holds the whole first final answer (``ids`` if none)."""
+    end = answer_end(decode(ids))
+    if end is None:
+        return ids
+    lo, hi = 1, len(ids)  # smallest k with answer_end(decode(ids[:k])) == end
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if answer_end(decode(ids[:mid])) == end:
+            hi = mid
+        else:
+            lo = mid + 1
+    return ids[:lo]
+
+
+class AnswerStop:
+    """HF ``StoppingCriteria``: a row is done once its completion holds a complete final answer.
+
+    Only rows whose newest token can close an answer (holds ``}`` or a newline)
+    are decoded, so the check is cheap.
+    """
+
+    def __init__(self, tok, prompt_width: int):
+        self.tok, self.width = tok, prompt_width
+        vocab = tok.convert_ids_to_tokens(list(range(len(tok))))
+        self.closers = {i for i, t in enumerate(vocab)
+                        if t is not None and ("}" in tok.convert_tokens_to_string([t]) or
+                                              "\n" in tok.convert_tokens_to_string([t]))}
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        last = input_ids[:, -1].tolist()
+        for row, t in enumerate(last):
+            if t in self.closers:
+                text = self.tok.decode(input_ids[row, self.width:].tolist(), skip_special_tokens=True)
+                done[row] = answer_end(text) is not None
+        return done
+
+
 def _eos_ids(model, tok) -> set[int]:
     eos = model.generation_config.eos_token_id if model.generation_config is not None else None
     eos = eos if eos is not None else tok.eos_token_id
@@ -148,7 +216,7 @@ def _eos_ids(model, tok) -> set[int]:
 
 
 def hf_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int, temperature: float = 0.0,
-                top_p: float = 1.0, n: int = 1, batch_size: int = 32, seed: int = 0):
+                top_p: float = 1.0, n: int = 1, batch_size: int = 32, seed: int = 0, stop_at_answer: bool = False):
     """Batched ``model.generate``: returns, per prompt, ``n`` (ids, finished) pairs.
 
     Prompts are sorted by length so that a batch holds similar lengths (less
@@ -173,6 +241,10 @@ def hf_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int, te
             input_ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
             attn[row, width - len(p) :] = 1
         kw = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
+        if stop_at_answer:
+            from transformers import StoppingCriteriaList
+
+            kw["stopping_criteria"] = StoppingCriteriaList([AnswerStop(tok, width)])
         with torch.inference_mode():
             gen = model.generate(
                 input_ids=input_ids, attention_mask=attn, max_new_tokens=max_new_tokens,
@@ -182,7 +254,17 @@ def hf_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int, te
         gen = gen[:, width:].tolist()
         for row, i in enumerate(idx):
             out[i] = [_strip(gen[row * n + j], eos) for j in range(n)]
+            if stop_at_answer:  # rows stopped by AnswerStop are padded after the answer, not ended by EOS
+                out[i] = [_answer_stop(ids, fin, tok) for ids, fin in out[i]]
     return out
+
+
+def _answer_stop(ids: list[int], finished: bool, tok) -> tuple[list[int], bool]:
+    """Cut at the first complete final answer; a completion that holds one counts as finished."""
+    decode = lambda x: tok.decode(x, skip_special_tokens=True)  # noqa: E731
+    if answer_end(decode(ids)) is None:
+        return ids, finished
+    return cut_at_answer(ids, decode), True
 
 
 def vllm_available() -> bool:
@@ -229,12 +311,14 @@ class Generator:
             self.model, self.tok = load_model_and_tokenizer(self.path)
             self.eos = _eos_ids(self.model, self.tok)
 
-    def __call__(self, prompts, *, max_new_tokens, temperature=0.0, top_p=1.0, n=1, seed=0):
+    def __call__(self, prompts, *, max_new_tokens, temperature=0.0, top_p=1.0, n=1, seed=0, stop_at_answer=False):
         if self.backend == "vllm":
-            return vllm_generate(self.llm, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+            outs = vllm_generate(self.llm, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                  top_p=top_p, n=n, seed=seed, eos_ids=self.eos)
+            # the same cut as the HF backend's stopping criterion, after the fact
+            return [[_answer_stop(ids, fin, self.tok) for ids, fin in o] for o in outs] if stop_at_answer else outs
         return hf_generate(self.model, self.tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                           top_p=top_p, n=n, batch_size=self.batch_size, seed=seed)
+                           top_p=top_p, n=n, batch_size=self.batch_size, seed=seed, stop_at_answer=stop_at_answer)
 
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True)
@@ -273,7 +357,8 @@ def evaluate_suite(gen: Generator, rows: list[dict], cfg: EvalConfig, budgets: b
     vnames = [r.get("verifier") or "math" for r in rows]
     teacher = [r.get("completion") or "" for r in rows]
 
-    greedy = gen(pids, max_new_tokens=cfg.max_new_tokens, temperature=0.0, n=1, seed=cfg.seed)
+    greedy = gen(pids, max_new_tokens=cfg.max_new_tokens, temperature=0.0, n=1, seed=cfg.seed,
+                 stop_at_answer=cfg.stop_at_answer)
     greedy = [g[0] for g in greedy]
     g_text = [gen.decode(ids) for ids, _ in greedy]
     g_tok = [len(ids) for ids, _ in greedy]
@@ -295,7 +380,7 @@ def evaluate_suite(gen: Generator, rows: list[dict], cfg: EvalConfig, budgets: b
     s_texts: list[list[str]] = [[t] for t in g_text]
     if cfg.temperature > 0 and cfg.n_samples >= 1:
         samples = gen(pids, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                      n=cfg.n_samples, seed=cfg.seed)
+                      n=cfg.n_samples, seed=cfg.seed, stop_at_answer=cfg.stop_at_answer)
         flat_text = [gen.decode(ids) for s in samples for ids, _ in s]
         flat_tok = [len(ids) for s in samples for ids, _ in s]
         n = cfg.n_samples
@@ -329,6 +414,52 @@ def evaluate_suite(gen: Generator, rows: list[dict], cfg: EvalConfig, budgets: b
 # ---------------------------------------------------------------- models x suites
 
 
+def evaluate_model(name: str, path: str, suites: dict[str, Path], cfg: EvalConfig,
+                   out_dir: str | Path | None = None) -> tuple[dict, dict[str, list[bool]]]:
+    """One model on every suite: its ``eval.json`` entry and its per-problem correctness.
+
+    With ``out_dir``, writes the generations to ``out_dir/generations/<name>/``.
+    (``evaluate_models`` calls this per model; the demo calls it in parallel processes.)
+    """
+    rows = {sname: load_suite(p, cfg.limit) for sname, p in suites.items()}
+    styles = [s for s in suites if s.split("/")[-2:-1] == ["styles"]]
+    t0 = time.time()
+    gen = Generator(path, cfg.backend, cfg.batch_size)
+    res = {"path": str(path), "backend": gen.backend, "suites": {}}
+    per_problem: dict[str, list[bool]] = {}
+    for sname, srows in rows.items():
+        t1 = time.time()
+        m, recs = evaluate_suite(gen, srows, cfg, cfg.budget_suites is None or sname in cfg.budget_suites)
+        m["seconds"] = round(time.time() - t1, 2)
+        res["suites"][sname] = m
+        per_problem[sname] = [r["correct"] for r in recs]
+        log.info("eval %s on %s: accuracy %.3f, mean tokens %.1f (%.1fs)", name, sname, m["accuracy"],
+                 m["mean_tokens"] or 0, m["seconds"])
+        if out_dir is not None:
+            d = Path(out_dir) / "generations" / name.replace("/", "_")
+            d.mkdir(parents=True, exist_ok=True)
+            with open(d / f"{sname.replace('/', '_')}.jsonl", "w") as f:
+                for r in recs:
+                    f.write(json.dumps(r) + "\n")
+    acc = {s: m["accuracy"] for s, m in res["suites"].items()}
+    res["robustness"] = metrics.robustness(acc, cfg.base_suite, styles)
+    res["seconds"] = round(time.time() - t0, 2)
+    return res, per_problem
+
+
+def assemble(cfg: EvalConfig, suites: dict[str, Path], parts: dict[str, tuple[dict, dict]],
+             out_dir: str | Path | None = None) -> dict:
+    """The ``eval.json`` object from per-model ``evaluate_model`` results (in ``parts``' order:
+    the first model is the reference of the comparisons); with ``out_dir`` also writes the outputs."""
+    result: dict = {"settings": {**asdict(cfg), "budgets": list(cfg.budgets)},
+                    "suites": {k: str(v) for k, v in suites.items()},
+                    "models": {name: res for name, (res, _) in parts.items()}, "comparisons": {}}
+    result["comparisons"] = compare({name: pp for name, (_, pp) in parts.items()}, seed=cfg.seed)
+    if out_dir is not None:
+        write_outputs(result, out_dir)
+    return result
+
+
 def evaluate_models(models: dict[str, str], suites: dict[str, Path], cfg: EvalConfig,
                     out_dir: str | Path | None = None) -> dict:
     """Evaluate every model on every suite; compare each model with the first.
@@ -336,39 +467,8 @@ def evaluate_models(models: dict[str, str], suites: dict[str, Path], cfg: EvalCo
     Returns the ``eval.json`` object; with ``out_dir`` also writes it, the
     generations, ``report.md`` and the plots.
     """
-    rows = {name: load_suite(p, cfg.limit) for name, p in suites.items()}
-    styles = [s for s in suites if s.split("/")[-2:-1] == ["styles"]]
-    result: dict = {"settings": {**asdict(cfg), "budgets": list(cfg.budgets)}, "suites": {k: str(v) for k, v in suites.items()},
-                    "models": {}, "comparisons": {}}
-    per_problem: dict[str, dict[str, list[bool]]] = {}
-    for mname, mpath in models.items():
-        t0 = time.time()
-        gen = Generator(mpath, cfg.backend, cfg.batch_size)
-        res = {"path": str(mpath), "backend": gen.backend, "suites": {}}
-        per_problem[mname] = {}
-        for sname, srows in rows.items():
-            t1 = time.time()
-            m, recs = evaluate_suite(gen, srows, cfg, cfg.budget_suites is None or sname in cfg.budget_suites)
-            m["seconds"] = round(time.time() - t1, 2)
-            res["suites"][sname] = m
-            per_problem[mname][sname] = [r["correct"] for r in recs]
-            log.info("eval %s on %s: accuracy %.3f, mean tokens %.1f (%.1fs)", mname, sname, m["accuracy"],
-                     m["mean_tokens"] or 0, m["seconds"])
-            if out_dir is not None:
-                d = Path(out_dir) / "generations" / mname.replace("/", "_")
-                d.mkdir(parents=True, exist_ok=True)
-                with open(d / f"{sname.replace('/', '_')}.jsonl", "w") as f:
-                    for r in recs:
-                        f.write(json.dumps(r) + "\n")
-        acc = {s: m["accuracy"] for s, m in res["suites"].items()}
-        res["robustness"] = metrics.robustness(acc, cfg.base_suite, styles)
-        res["seconds"] = round(time.time() - t0, 2)
-        result["models"][mname] = res
-        del gen
-    result["comparisons"] = compare(per_problem, seed=cfg.seed)
-    if out_dir is not None:
-        write_outputs(result, out_dir)
-    return result
+    parts = {name: evaluate_model(name, path, suites, cfg, out_dir) for name, path in models.items()}
+    return assemble(cfg, suites, parts, out_dir)
 
 
 def compare(per_problem: dict[str, dict[str, list[bool]]], *, reference: str | None = None, seed: int = 0,
@@ -440,6 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-suite", default=d.base_suite, help=helps["base_suite"])
     p.add_argument("--backend", choices=["auto", "hf", "vllm"], default=d.backend,
                    help="auto: vLLM when installed and CUDA is present, else HF generate")
+    p.add_argument("--no-stop-at-answer", dest="stop_at_answer", action="store_false",
+                   help="let completions run on after their first final answer, to EOS or the cap")
     p.add_argument("--seed", type=int, default=d.seed)
     return p
 
@@ -454,7 +556,8 @@ def cli(argv: list[str] | None = None) -> int:
                      max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, budgets=budgets,
                      budget_suites=tuple(x for x in args.budget_suites.split(",") if x) or None,
                      force_suffix=args.force_suffix, answer_tokens=args.answer_tokens, overlap_n=args.overlap_n,
-                     limit=args.limit, base_suite=args.base_suite, backend=args.backend, seed=args.seed)
+                     limit=args.limit, base_suite=args.base_suite, backend=args.backend, seed=args.seed,
+                     stop_at_answer=args.stop_at_answer)
     result = evaluate_models(_parse_models(args.model), resolve_suites(args.data), cfg, args.out)
     print(f"wrote {Path(args.out) / 'eval.json'} and {Path(args.out) / 'report.md'}")
     for m, r in result["models"].items():

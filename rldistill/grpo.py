@@ -17,7 +17,7 @@ Left out: reward models as rewards, tools/environments, multimodal prompts (TRL 
 
 from __future__ import annotations
 
-from rldistill.config import GRPOScriptArguments, normalize_resume, run_cli
+from rldistill.config import GRPOScriptArguments, run_cli, train_and_save
 
 
 def build_trainer(script_args, training_args, model_args):
@@ -53,14 +53,7 @@ def build_trainer(script_args, training_args, model_args):
 
 
 def main(script_args, training_args, model_args):
-    trainer = build_trainer(script_args, training_args, model_args)
-    resume = normalize_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    if resume:
-        trainer.accelerator.print(f"resuming from {resume}")
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-    trainer.accelerator.print(f"saved the GRPO model and tokenizer to {training_args.output_dir}")
-    trainer.end()
+    train_and_save(build_trainer(script_args, training_args, model_args), training_args, "GRPO")
 
 
 def make_parser():

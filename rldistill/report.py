@@ -166,6 +166,20 @@ def render(result: dict, *, title: str = "Evaluation", preamble: str = "", plots
 # ---------------------------------------------------------------- plots
 
 
+def _finish(fig, ax, title: str, path: Path, grid: str = "both", legend_size: int = 8) -> Path:
+    """Label, lay out, save and close one accuracy plot; return its path."""
+    import matplotlib.pyplot as plt
+
+    ax.set_ylabel("greedy accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
+    ax.grid(axis=grid, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_all(result: dict, out_dir: str | Path) -> dict[str, Path]:
     import matplotlib
 
@@ -199,14 +213,7 @@ def plot_all(result: dict, out_dir: str | Path) -> dict[str, Path]:
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("mean completion tokens (log scale)")
-    ax.set_ylabel("greedy accuracy (%)")
-    ax.set_title("Accuracy vs tokens")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    written["accuracy vs tokens"] = out / "accuracy_vs_tokens.png"
-    fig.savefig(written["accuracy vs tokens"], dpi=110)
-    plt.close(fig)
+    written["accuracy vs tokens"] = _finish(fig, ax, "Accuracy vs tokens", out / "accuracy_vs_tokens.png")
 
     # 2. accuracy per suite, grouped bars
     suites = _suite_order(result)
@@ -217,14 +224,7 @@ def plot_all(result: dict, out_dir: str | Path) -> dict[str, Path]:
         ax.bar([j + i * w for j in range(len(suites))], ys, width=w, color=colors[name], label=name)
     ax.set_xticks([j + w * (len(models) - 1) / 2 for j in range(len(suites))])
     ax.set_xticklabels([s.split("/")[-1] for s in suites], rotation=20)
-    ax.set_ylabel("greedy accuracy (%)")
-    ax.set_title("Accuracy per suite")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    written["accuracy per suite"] = out / "accuracy_per_suite.png"
-    fig.savefig(written["accuracy per suite"], dpi=110)
-    plt.close(fig)
+    written["accuracy per suite"] = _finish(fig, ax, "Accuracy per suite", out / "accuracy_per_suite.png", grid="y")
 
     # 3. accuracy at each token budget (base suite solid, ood dashed)
     budgets = result.get("settings", {}).get("budgets") or []
@@ -241,14 +241,8 @@ def plot_all(result: dict, out_dir: str | Path) -> dict[str, Path]:
         ax.set_xticks(budgets)
         ax.set_xticklabels([str(b) for b in budgets])
         ax.set_xlabel("token budget (reasoning cut, answer forced)")
-        ax.set_ylabel("greedy accuracy (%)")
-        ax.set_title("Accuracy at fixed token budgets")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        written["accuracy at token budgets"] = out / "budget_accuracy.png"
-        fig.savefig(written["accuracy at token budgets"], dpi=110)
-        plt.close(fig)
+        written["accuracy at token budgets"] = _finish(fig, ax, "Accuracy at fixed token budgets",
+                                                       out / "budget_accuracy.png", legend_size=7)
     return written
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from rldistill.config import SFTScriptArguments, normalize_resume, run_cli
+from rldistill.config import SFTScriptArguments, run_cli, train_and_save
 
 
 def load_rows(script_args, require, path=None):
@@ -83,14 +83,7 @@ def build_trainer(script_args, training_args, model_args):
 
 
 def main(script_args, training_args, model_args):
-    trainer = build_trainer(script_args, training_args, model_args)
-    resume = normalize_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    if resume:
-        trainer.accelerator.print(f"resuming from {resume}")
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)  # model + tokenizer (processing_class), gathered under ZeRO-3
-    trainer.accelerator.print(f"saved the SFT model and tokenizer to {training_args.output_dir}")
-    trainer.end()
+    train_and_save(build_trainer(script_args, training_args, model_args), training_args, "SFT")
 
 
 def make_parser():

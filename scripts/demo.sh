@@ -4,6 +4,8 @@
 #   bash scripts/demo.sh [OUT]            # OUT defaults to runs/demo-sh
 #   SFT_TOKENS=1000000 GRPO_STEPS=20 bash scripts/demo.sh runs/x
 #
+# It runs the stages one after another; `rldistill demo` runs the arms as parallel jobs (2 processes).
+#
 # synth -> student -> compress (answer only / verbose as is / verified) -> SFT x3 at the same number of
 # training tokens -> GRPO from the verbose and the compressed SFT models -> eval of all five + report.
 # The demo itself also restricts the arms to the problems all three compressions kept (on the embedded
@@ -12,8 +14,8 @@ set -euo pipefail
 
 OUT=${1:-runs/demo-sh}
 SEED=${SEED:-0}
-SFT_TOKENS=${SFT_TOKENS:-1000000}
-SFT_BATCH=${SFT_BATCH:-32}
+SFT_TOKENS=${SFT_TOKENS:-450000}
+SFT_BATCH=${SFT_BATCH:-8}
 GRPO_STEPS=${GRPO_STEPS:-20}
 
 rldistill synth --out "$OUT/data" --seed "$SEED" --train 2000 --eval 100 --ood 100
@@ -40,14 +42,19 @@ for arm in verbose_sft compressed_sft; do
   rldistill grpo --model_name_or_path "$OUT/models/$arm" --dtype float32 --dataset_path "$OUT/data/train.jsonl" \
     --output_dir "$OUT/models/${arm}_grpo" --reward_funcs math format --reward_weights 1.0 0.1 \
     --dynamic_sampling drop --num_generations 8 --per_device_train_batch_size 32 \
-    --max_completion_length 576 --temperature 1.0 --loss_type dapo --beta 0.0 --learning_rate 2e-4 \
+    --max_completion_length 576 --temperature 1.0 --loss_type dapo --beta 0.0 --learning_rate 5e-5 \
     --lr_scheduler_type constant --max_steps "$GRPO_STEPS" --use_cpu true --bf16 false \
     --logging_steps 1 --save_strategy no --report_to none --seed "$SEED"
 done
 
 M="$OUT/models"
+# completion cap: 1.2x the teacher's longest trace on eval/ood (generation also ends at the first final answer)
+CAP=$(python -c "
+from rldistill.data import read_jsonl; from rldistill.models import load_tokenizer
+t = load_tokenizer('$OUT/student')
+print(round(1.2 * max(len(t(r['completion'])['input_ids']) for s in ('eval', 'ood') for r in read_jsonl('$OUT/data/' + s + '.jsonl'))))")
 rldistill eval --model verbose_sft="$M/verbose_sft" answer_only_sft="$M/answer_only_sft" \
   compressed_sft="$M/compressed_sft" verbose_sft_grpo="$M/verbose_sft_grpo" \
   compressed_sft_grpo="$M/compressed_sft_grpo" \
-  --data "$OUT/data" --max-new-tokens 704 --batch-size 100 --budgets 8,16,32,64,128,256 --budget-suites eval,ood --out "$OUT/eval"
+  --data "$OUT/data" --max-new-tokens "$CAP" --batch-size 100 --budgets 16,64,256 --budget-suites eval,ood --out "$OUT/eval"
 echo "report: $OUT/eval/report.md"

@@ -62,6 +62,33 @@ def test_verified_at_key_equations_is_the_bare_chain():
     assert run("verified") == "4+3=7\n7*5=35\n35-6=29\n\\boxed{29}"
 
 
+@pytest.mark.parametrize("method", ["rule", "steps", "verified"])
+def test_keep_puts_back_the_decision_before_a_kept_computation(method):
+    ex = Example(TRACE, PROMPT, "29")
+    roles = {s.text.strip(): s.role for s in ex.steps}
+    assert roles["First, I add 4 and 3."] == "plan" and roles["The problem asks for (4+3)*5-6."] == "restate"
+    out = run(method, keep=("plan", "restate"))
+    # the plan leads (past the retracted slip) into the kept 4+3=7: back, right before it
+    assert "I add 4 and 3" in out and out.index("I add 4 and 3") < out.index("4+3=7")
+    # the restatement leads into another plan, not a computation: not a decision, stays out
+    assert "(4+3)*5-6" not in out
+    assert "double-check" not in out and out.endswith("\\boxed{29}")
+    if method != "rule":  # rule keeps plans and slips anyway
+        assert "4+3=8" not in out and "I add 4 and 3" not in run(method)
+
+
+def test_under_a_budget_decisions_go_before_computations():
+    ex = Example(TRACE, PROMPT, "29")
+    full = str(get_compressor("verified")(ex, keep=("plan",)))
+    out = str(get_compressor("verified")(ex, keep=("plan",), budget=0.9 * len(full) / len(TRACE)))
+    assert "I add 4 and 3" not in out and "4+3=7" in out and out.endswith("\\boxed{29}")
+
+
+def test_keep_rejects_an_unknown_role():
+    with pytest.raises(ValueError, match="unknown role"):
+        compress_dataset([{"prompt": PROMPT, "completion": TRACE, "answer": "29"}], keep=("decision",))
+
+
 def test_verified_output_is_a_derivation():
     ex = Example(TRACE, PROMPT, "29")
     kept = get_compressor("verified")(ex).kept

@@ -104,3 +104,60 @@ def test_check_claim_and_summary_paragraph_on_hand_made_numbers():
     c = demo.check_claim(arms)
     assert not c["ood_gain_ge_10"]
     assert "holds on 2 of 4 criteria" in demo.summary_paragraph(arms, c, {}, {}, 1)
+
+
+# ---------------------------------------------------------------- the job scheduler
+
+
+def test_run_jobs_respects_dependencies_then_priority(monkeypatch):
+    order = []
+    monkeypatch.setattr(demo, "_run_job", lambda kind, args, threads: order.append(args["n"]) or args["n"])
+    jobs = {"b": {"kind": "x", "args": {"n": "b"}, "deps": ["a"], "priority": 0},
+            "a": {"kind": "x", "args": {"n": "a"}, "deps": [], "priority": 5},
+            "c": {"kind": "x", "args": {"n": "c"}, "deps": [], "priority": 1},
+            "d": {"kind": "x", "args": {"n": "d"}, "deps": ["b", "c"], "priority": 0}}
+    timings = {}
+    out = demo.run_jobs(jobs, workers=1, threads=1, timings=timings)
+    assert out == {"a": "a", "b": "b", "c": "c", "d": "d"}
+    assert order == ["c", "a", "b", "d"]  # c first (priority), b only after a, d after both
+    assert set(timings) == set(jobs)
+
+
+def test_run_jobs_unmet_dependency_is_an_error():
+    with pytest.raises(ValueError, match="cannot be met"):
+        demo.run_jobs({"a": {"kind": "x", "args": {}, "deps": ["missing"]}}, workers=1, threads=1, timings={})
+
+
+def test_run_jobs_in_worker_processes_names_the_failing_job():
+    jobs = {"ok": {"kind": "bogus-but-later", "args": {}, "deps": ["boom"]},
+            "boom": {"kind": "no-such-kind", "args": {}, "deps": []}}
+    with pytest.raises(RuntimeError, match="'boom' failed: unknown job kind 'no-such-kind'"):
+        demo.run_jobs(jobs, workers=2, threads=1, timings={})
+
+
+def test_demo_jobs_train_before_eval_and_grpo_after_its_sft(tmp_path):
+    plan = {arm: {"stage": "grpo" if arm in demo.GRPO_FROM else "sft", "argv": [],
+                  **({"from": demo.GRPO_FROM[arm]} if arm in demo.GRPO_FROM else {})} for arm in ARMS}
+    jobs = demo.demo_jobs(plan, {}, None, tmp_path)
+    assert set(jobs) == {f"{k} {arm}" for k in ("train", "eval") for arm in ARMS}
+    assert jobs["train compressed_sft_grpo"]["deps"] == ["train compressed_sft"]
+    assert jobs["eval verbose_sft"]["deps"] == ["train verbose_sft"]
+    # the longest chain (verbose SFT -> its GRPO) starts first
+    assert min(jobs, key=lambda n: jobs[n]["priority"]) == "train verbose_sft"
+
+
+@pytest.mark.slow
+def test_eval_cap_is_derived_from_the_teachers_longest_trace(quick_run):
+    from dataclasses import replace
+
+    from rldistill.data import read_jsonl
+    from rldistill.models import load_tokenizer
+
+    out, _ = quick_run
+    prep = {"data": out / "data", "student": out / "student"}
+    cfg = demo.eval_config(replace(demo.PRESETS["quick"], eval_max_new_tokens=0), prep, seed=0)
+    tok = load_tokenizer(str(out / "student"))
+    longest = max(len(tok(r["completion"])["input_ids"]) for s in ("eval", "ood")
+                  for r in read_jsonl(out / "data" / f"{s}.jsonl"))
+    assert cfg.max_new_tokens == round(1.2 * longest) and cfg.stop_at_answer
+    assert demo.eval_config(demo.PRESETS["quick"], prep, seed=0).max_new_tokens == 48  # explicit cap kept

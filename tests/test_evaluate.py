@@ -45,7 +45,7 @@ class ScriptedGen:
     def decode(self, ids):
         return self.tok.decode(ids)
 
-    def __call__(self, prompts, *, max_new_tokens, temperature=0.0, top_p=1.0, n=1, seed=0):
+    def __call__(self, prompts, *, max_new_tokens, temperature=0.0, top_p=1.0, n=1, seed=0, stop_at_answer=False):
         self.calls.append((len(prompts), max_new_tokens, temperature, n))
         out = []
         for p in prompts:
@@ -280,3 +280,36 @@ def test_math_verifier_through_the_shared_score_function():
 
     v = score(["so \\boxed{12}", "\\boxed{13}", "no answer"], ["12", "12", "12"], "math")
     assert [x.score for x in v] == [1.0, 0.0, 0.0]
+
+
+# ---------------------------------------------------------------- stopping at the first final answer
+
+
+def test_answer_end_finds_the_first_complete_answer():
+    from rldistill.evaluate import answer_end
+
+    assert answer_end("2+3=5\n\\boxed{5}\nWait, more") == len("2+3=5\n\\boxed{5}")
+    assert answer_end("\\boxed{\\frac{1}{2}} then") == len("\\boxed{\\frac{1}{2}}")
+    assert answer_end("\\boxed{\\frac{1}{2") is None  # not closed yet
+    assert answer_end("Final answer: 7") is None  # the line may still grow
+    assert answer_end("x\nFinal answer: 7\n\\boxed{8}") == len("x\nFinal answer: 7\n")
+    assert answer_end("no answer here") is None
+
+
+def test_answer_stop_criterion_and_cut_on_a_real_tokenizer(tmp_path):
+    """A completion that boxes and then rambles is cut right after the box; rows stop independently."""
+    import torch
+
+    from rldistill.evaluate import AnswerStop, cut_at_answer
+    from rldistill.models import load_tokenizer
+    from rldistill.student import build_student
+
+    tok = load_tokenizer(str(build_student(tmp_path / "s", size="tiny")))
+    ids = tok("\\boxed{5} and then it goes on and on", add_special_tokens=False)["input_ids"]
+    prompt = tok("Question: 2+3?\nAnswer:")["input_ids"]
+    cut = cut_at_answer(ids, lambda x: tok.decode(x, skip_special_tokens=True))
+    assert tok.decode(cut) == "\\boxed{5}"
+    assert cut_at_answer(ids[:3], lambda x: tok.decode(x)) == ids[:3]  # no complete answer: unchanged
+    stop = AnswerStop(tok, prompt_width=len(prompt))
+    batch = torch.tensor([prompt + cut, prompt + ids[: len(cut) - 1] + [ids[0]]])
+    assert stop(batch, None).tolist() == [True, False]
