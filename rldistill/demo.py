@@ -63,7 +63,7 @@ class Preset:
     sft_warmup_ratio: float = 0.05
     sft_max_length: int = 768
     # GRPO: both arms sample grpo_tokens tokens (prompt + completion)
-    grpo_tokens: int = 60_000
+    grpo_tokens: int = 40_000
     grpo_min_steps: int = 4
     grpo_prompts_per_step: int = 4
     grpo_num_generations: int = 8
