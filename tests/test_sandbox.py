@@ -230,17 +230,29 @@ def _snapshot(path: Path) -> dict:
 
 
 def _sandbox_processes() -> list:
-    uids = {str(u) for u in sandbox.sandbox_uids()}
-    found = []
+    """Live processes under the sandbox's uids, less those that belong to no run: each slot's
+    harness (it lives across runs and never runs user code) and each slot's one process that waits,
+    already unprivileged, for the next run ("sandbox-ready", a child of its slot's PID 1)."""
+    uids = [str(u) for u in sandbox.sandbox_uids()]
+    procs = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                status = (d / "status").read_text()
+                fields = dict(ln.split(":\t", 1) for ln in (d / "status").read_text().splitlines() if ":\t" in ln)
             except OSError:
                 continue
-            uid = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("Uid:")), "")
-            if uid in uids and "State:\tZ" not in status:
-                found.append(int(d.name))
+            procs[int(d.name)] = (fields.get("Name", ""), fields.get("Uid", "").split()[:1],
+                                  int(fields.get("PPid", "0")), fields.get("State", ""))
+    found, waiting = [], {}
+    for pid, (name, uid, ppid, state) in procs.items():
+        if not uid or uid[0] not in uids or state.startswith("Z"):
+            continue
+        if uid[0] == uids[-1] and name == "sandbox-harness":
+            continue
+        if name == "sandbox-ready" and procs.get(ppid, ("",))[0] == "sandbox-slot" and ppid not in waiting:
+            waiting[ppid] = pid  # at most one per slot: a second one would be a run's leftover
+            continue
+        found.append(pid)
     return found
 
 
@@ -329,6 +341,46 @@ def test_sandbox_sees_only_its_own_tiny_world(monkeypatch, tmp_path):
 
 
 @NS
+def test_daemon_left_by_a_run_is_gone_before_its_slot_runs_again():
+    """A slot serves runs one after another: what a run leaves running (a double-forked, setsid
+    daemon that keeps writing to /tmp) is killed and reaped before the slot takes the next run."""
+    spec = {"kind": "asserts", "expected": 1, "entry_point": "f", "tests": ["assert f(1) == 2"]}
+    leave = (
+        "import os, time\nr, w = os.pipe()\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        "        os.write(w, str(os.getpid()).encode())\n"
+        "        while True:\n"
+        "            try:\n                open('/tmp/daemon-was-here', 'w').write('x')\n"
+        "            except OSError:\n                pass\n"
+        "            time.sleep(0.01)\n"
+        "    os._exit(0)\n"
+        "os.wait()\nprint(int(os.read(r, 32)))\n" + HONEST
+    )
+    first = sandbox.run(leave, spec)
+    assert first.done and first.records[0]["ok"] is True, first
+    daemon = int(first.stdout)
+    # What the next run sees of the daemon (a pid means something only in the daemon's slot).
+    probe = (
+        "import os, time\n"
+        f"def f(x):\n    try:\n        os.kill({daemon}, 0)\n        alive = True\n"
+        "    except ProcessLookupError:\n        alive = False\n    except OSError:\n        alive = None\n"
+        "    time.sleep(0.3)\n    print(alive, os.listdir('/tmp'), flush=True)\n    return x + 1\n"
+    )
+    for _ in range(8):  # idle slots are taken ready and oldest first: the first one comes back soon
+        res = sandbox.run(probe, spec)
+        assert res.done and res.records[0]["ok"] is True, res
+        if res.slot == first.slot:
+            assert res.stdout == b"False []\n", "the daemon outlived its run"
+            break
+    else:
+        pytest.fail("the first run's slot never served another run")
+    deadline = time.monotonic() + 2.0
+    while _sandbox_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sandbox_processes() == []
+
+
+@NS
 def test_zygote_survives_and_next_run_is_clean(tmp_path, monkeypatch):
     """After a run that kills what it can and leaves files in /tmp, the next run starts fresh."""
     _score_attack(ATTACKS["signal_own_process_group"], tmp_path, monkeypatch)
@@ -353,6 +405,17 @@ def test_output_is_captured_with_a_cap():
                       limits=sandbox.Limits(timeout=5, out_cap=1000))
     assert res.stdout == b"hello\n"
     assert len(res.stderr) == 1000
+
+
+def test_output_that_goes_on_after_the_answers_does_not_hold_the_run():
+    """The run ends when the harness has its answers; a child still flooding stdout is cut off."""
+    code = "import os\nif os.fork() == 0:\n    while True:\n        os.write(1, b'x' * 65536)\n" + HONEST
+    t0 = time.monotonic()
+    res = sandbox.run(code, {"kind": "asserts", "expected": 1, "entry_point": "f", "tests": ["assert f(1) == 2"]},
+                      limits=sandbox.Limits(timeout=LIMIT, out_cap=1000))
+    assert res.done and res.records[0]["ok"] is True and not res.timed_out, res
+    assert len(res.stdout) <= 1000
+    assert time.monotonic() - t0 < LIMIT
 
 
 def test_stdio_program_cannot_flood_or_hang(tmp_path):

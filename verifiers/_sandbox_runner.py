@@ -10,33 +10,50 @@ the uid/gid maps, then unshare mount, network, IPC and UTS namespaces, build a
 read-only root on a small tmpfs (the Python prefix and the shared libraries,
 bind-mounted read-only, four device nodes, nothing from /etc, /home, /root,
 /proc or /work) and chroot into it. The network namespace has only a loopback
-that is down.
+that is down. The zygote imports the standard-library modules that solutions
+use most (``PRELOAD``), then only answers "slot" requests.
 
-Per run the zygote clones ``G`` into fresh PID, mount and IPC namespaces
-(through an intermediate ``C`` that unshares and forks where the clone syscall
-number is unknown); ``G`` is the PID 1 of the run. Runs are pre-forked (two
-warm instances wait, each used once). ``G`` forks ``U``; on the request it
-mounts a private tmpfs on /tmp, hands ``U`` the code (``U`` then drops to uid
-1000 in its own session, without capabilities, under rlimits), then becomes
-``H`` (the test harness, as uid 1001, not dumpable). Only then does
-``H`` read the tests from a pipe, so the tests and the run's nonce never exist
-in the user's address space. ``H`` calls the user's functions through a
-socket: arguments and results cross it as type-tagged JSON of plain builtin
-values (``type(v) is int``, never a subclass); anything else comes back as an
-opaque handle whose ``==`` is identity. ``H`` writes one JSON line per test to
-a pipe that ``U`` never had; the verdict is computed outside by the parent.
-When ``H`` exits (or the parent kills it on the wall clock), the kernel kills
-everything in the run's PID namespace, daemons included. Every process of a
-run has a parent-death signal, so a dead parent (the zygote exits when its
-control socket closes) takes its runs down too.
+A slot serves runs one at a time, for as long as the parent keeps it. It is
+two long-lived processes, both children of the zygote:
 
-Level ``none`` (no namespaces on the host): the same process tree without
-namespaces, chroot or private /tmp; see ``verifiers.sandbox`` for what that
-leaves open.
+- ``S``, cloned into a fresh PID and mount namespace (its PID 1), with a
+  private tmpfs on /tmp. ``S`` keeps the namespace's privileges, never runs
+  the user's code and never sees a test. It forks ``U``, the next run's
+  process, and waits. ``U`` (still trusted) enters a fresh IPC namespace,
+  hands the harness one end of a new socket and the parent the end of
+  another, closes S's sockets, and drops to uid 1000 in its own session,
+  without capabilities, with ``no_new_privs``; then it waits. The parent
+  sends it the run's code and stdout/stderr pipes; ``U`` applies the run's
+  rlimits and runs the code. When the harness says the run is over, ``S``
+  kills every other process of its PID namespace (``kill(-1, SIGKILL)``:
+  daemonised grandchildren included), reaps them all, remounts /tmp if the
+  run left anything there, and only then forks the next ``U``, which tells
+  the parent that the slot is ready.
+- ``H``, the test harness, outside that PID namespace (the user's processes
+  cannot name it) as uid 1001, without capabilities, not dumpable. Per run it
+  gets the result pipe and the spec pipe from the parent and its socket to
+  ``U``; only then does it read the tests, so the tests and the run's nonce
+  never exist in the user's address space (``U`` is forked from ``S``, which
+  never held them). It calls the user's functions through that socket:
+  arguments and results cross it as type-tagged JSON of plain builtin values
+  (``type(v) is int``, never a subclass); anything else comes back as an
+  opaque handle whose ``==`` is identity. It writes one JSON line per test to
+  a pipe that ``U`` never had; the verdict is computed outside by the parent.
+  For stdin/stdout tasks ``U`` never runs the code itself: at H's request it
+  forks one fresh process per case.
+
+The wall clock is the parent's: at the deadline it kills ``S`` and ``H``
+through pidfds, which kills everything in the slot's PID namespace, and drops
+the slot. Every process has a parent-death signal, so a dead parent (the
+zygote exits when its control socket closes) takes its slots down too.
+
+Level ``none`` (no namespaces on the host): the same processes without
+namespaces, chroot or private /tmp; ``U`` leads its own process group, which
+``S`` (after a run) or the parent (at the deadline) kills; see
+``verifiers.sandbox`` for what that leaves open.
 """
 
 import builtins
-import collections
 import ctypes
 import gc
 import json
@@ -48,14 +65,21 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I left the script's directory out
-from _sandbox_rpc import Rpc, run_function_tests, serve_user  # noqa: E402  (loaded before the chroot)
+from _sandbox_rpc import Rpc, recv_frame, run_function_tests, send_frame, serve_user  # noqa: E402  (loaded before the chroot)
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_NO_NEW_PRIVS = 1, 4, 15, 38
 
 DEVICES = ("null", "zero", "urandom", "random")
+# Standard-library modules that solutions and tests import most (MBPP, HumanEval, generated code):
+# typing alone costs ~10 ms per fresh import, more than the rest of a run; together they add ~0.7 MB
+# to what every fork copies. random is re-seeded per process as usual (os.fork runs its hook).
+PRELOAD = ("typing", "re", "math", "cmath", "collections", "heapq", "itertools", "functools", "operator",
+           "bisect", "string", "random", "copy", "hashlib", "datetime", "fractions", "decimal", "statistics",
+           "array")
+USER_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}  # the zygote's, so everyone's
 
 _libc = ctypes.CDLL(None, use_errno=True)
 STATE = {"level": "none", "uid_user": None, "uid_harness": None}
@@ -78,6 +102,12 @@ def _mount(src, tgt, fstype, flags, data=None):
 
 def _prctl(option, arg):
     _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def _name(name):
+    """What ps and top show for this process (the zygote, a slot's S or H, a user's U)."""
+    _libc.prctl(ctypes.c_int(PR_SET_NAME), ctypes.c_char_p(name.encode()), ctypes.c_ulong(0),
+                ctypes.c_ulong(0), ctypes.c_ulong(0))
 
 
 # ---------------------------------------------------------------- zygote setup
@@ -116,15 +146,23 @@ def _send(sock, obj, fds=()):
 
 
 def _recv(sock):
-    data = sock.recv(1 << 20)
+    data = sock.recv(1 << 16)
     if not data:
         raise EOFError
     return json.loads(data)
 
 
+def _recv_request(sock, maxfds):
+    """A datagram of any size with its fds, without a worst-case buffer (a run's code is up to
+    ~100 kB; a 1 MB buffer per call would cost an mmap and munmap each time)."""
+    n = sock.recv_into(bytearray(1), 1, socket.MSG_PEEK | socket.MSG_TRUNC)
+    data, fds, _, _ = socket.recv_fds(sock, max(n, 1), maxfds)
+    return data, fds
+
+
 def zygote(ctrl_fd, level):
     ctrl = socket.socket(fileno=ctrl_fd)
-    hello = _recv(ctrl)  # {"binds": [...], "uids": [user, harness] or null}
+    hello = _recv(ctrl)  # {"binds": [...], "site": [...]}
     if level != "none":
         try:
             _unshare(CLONE_NEWUSER)
@@ -159,40 +197,42 @@ def zygote(ctrl_fd, level):
         STATE["uid_user"], STATE["uid_harness"] = 65534, 65533
     # Started with -S (no site: cheaper forks); the user's code may still import installed packages.
     sys.path.extend(p for p in hello.get("site", []) if p not in sys.path)
+    os.environ.clear()  # what every process forked from here has (the user's code included)
+    os.environ.update(USER_ENV)
+    _name("sandbox-zygote")
+    for mod in PRELOAD:  # inherited by every process forked from here: no per-run import
+        try:
+            __import__(mod)
+        except ImportError:
+            pass
     gc.freeze()  # keep the collector from touching (and so copying) the zygote's pages in children
     _send(ctrl, {"ready": STATE["level"]})
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    warm = collections.deque()
+    os.close(devnull)
     while True:
-        if not warm:
-            warm.append(spawn_warm(ctrl, warm))
         try:
-            data, fds, _, _ = socket.recv_fds(ctrl, 1 << 20, 8)
+            data = ctrl.recv(1 << 16)
         except OSError:
             return
         if not data:
-            return  # the parent went away; the prctl death signals take every run down with us
-        if len(fds) == 4:
-            sock, pid = warm.popleft()
-            try:
-                if pid is not None:  # G is our own child: its pid goes first on the result pipe
-                    os.write(fds[2], (json.dumps({"pid": pid}) + "\n").encode())
-                socket.send_fds(sock, [data], fds)
-            except OSError:
-                pass  # that instance died; the parent's wall clock turns it into a timeout
-            sock.close()
-        for fd in fds:
-            os.close(fd)
-        while len(warm) < WARM:
-            warm.append(spawn_warm(ctrl, warm))
+            return  # the parent went away; the prctl death signals take every slot down with us
         _reap()
+        try:
+            fds = spawn_slot(ctrl, int(json.loads(data)["tmpfs_mb"]))
+        except Exception as e:  # noqa: BLE001 - e.g. out of processes: the parent reports it
+            _send(ctrl, {"error": f"{type(e).__name__}: {e}"})
+            continue
+        try:
+            _send(ctrl, {"slot": True}, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def _reap():
-    # Runs' PID 1s are our children when cloned directly; reaping here (not by SIG_IGN) keeps a
-    # finished run's pid reserved until the next request, after the parent has opened its pidfd.
+    # Slots that the parent killed (S, H, and C where there is no raw clone) are our children.
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -202,150 +242,260 @@ def _reap():
             return
 
 
-# ---------------------------------------------------------------- one run
+# ---------------------------------------------------------------- slots
 #
-# Runs are pre-forked: each warm instance is C (waiting for a request), G (PID 1 of a fresh PID
-# namespace) and U (the future user process, still trusted), so the forks are off the critical
-# path. Each instance serves exactly one run and is never reused.
+# A slot is S (PID 1 of its own PID namespace, forks the user's processes) and H (the harness).
+# The parent gets a socket to each and a pidfd for each; it talks to the zygote only to get a slot.
 
-WARM = 2
-
-
-# clone(2) straight into new PID/mount/IPC namespaces saves a fork per run where we know the
-# syscall number (its first argument is the flags everywhere; the others are 0 here).
+# clone(2) straight into new PID and mount namespaces where we know the syscall number (its
+# first argument is the flags everywhere; the others are 0 here); else an intermediate process
+# unshares and forks.
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+if os.environ.get("RLDISTILL_SANDBOX_NO_RAW_CLONE"):  # to test the fallback on x86_64
+    _SYS_CLONE = None
 _pylib = ctypes.PyDLL(None, use_errno=True)  # PyDLL keeps the GIL across the call, as fork does
+SLOT_NS = CLONE_NEWPID | CLONE_NEWNS
 
 
-def _clone_into_namespaces():
-    flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | signal.SIGCHLD
-    pid = _pylib.syscall(ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags), ctypes.c_ulong(0),
+def _clone(flags):
+    pid = _pylib.syscall(ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags | signal.SIGCHLD), ctypes.c_ulong(0),
                          ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
     if pid < 0:
         raise OSError(ctypes.get_errno(), "clone")
     return pid
 
 
-def spawn_warm(ctrl, warm):
-    z_sock, c_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    zygote_pid = os.getpid()
+def _child(fn, *args):
+    """Run ``fn`` in a forked child and never return."""
+    try:
+        fn(*args)
+    except BaseException:  # noqa: BLE001 - stderr is /dev/null unless debugging the runner
+        traceback.print_exc()
+    finally:
+        os._exit(0)
+
+
+def _spawn_s(z_pid, ns, s_sock, sh_sock, close, tmpfs_mb):
+    """Start S; return a pidfd for it."""
+    if not ns or _SYS_CLONE is not None:
+        pid = _clone(SLOT_NS) if ns else os.fork()
+        if pid == 0:
+            [s.close() for s in close]
+            _child(run_slot, s_sock, sh_sock, z_pid, ns, tmpfs_mb)
+        return os.pidfd_open(pid)
+    # No raw clone: C unshares (which applies to its children) and forks S, then waits for it.
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    c = os.fork()
+    if c == 0:
+        [s.close() for s in close + [mine]]
+        _die_with_parent(z_pid)
+        _name("sandbox-clone")
+        _unshare(SLOT_NS)
+        pid = os.fork()
+        if pid == 0:
+            theirs.close()
+            _child(run_slot, s_sock, sh_sock, None, ns, tmpfs_mb)
+        s_sock.close()
+        sh_sock.close()
+        _send(theirs, {}, [os.pidfd_open(pid)])
+        _child(os.waitpid, pid, 0)
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(mine, 16, 1)
+    mine.close()
+    if len(fds) != 1:
+        raise OSError("slot did not start")
+    return fds[0]
+
+
+def spawn_slot(ctrl, tmpfs_mb):
+    """Start one slot; return the fds for the parent: S's socket, H's socket, their pidfds."""
     ns = STATE["level"] != "none"
-    direct = not ns or _SYS_CLONE is not None
-    pid = (_clone_into_namespaces() if ns else os.fork()) if direct else os.fork()
-    if pid == 0:
+    z_pid = os.getpid()
+    p_s, s_p = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # parent <-> S
+    p_h, h_p = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # parent <-> H
+    s_h, h_s = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # S <-> H
+    try:
+        s_pidfd = _spawn_s(z_pid, ns, s_p, s_h, [ctrl, p_s, p_h, h_p, h_s], tmpfs_mb)
         try:
-            ctrl.close()
-            z_sock.close()
-            for other, _ in warm:
-                other.close()
-            if direct:
-                run_g(c_sock, zygote_pid, ns)
-            else:
-                run_c(c_sock, zygote_pid)
-        except BaseException:  # noqa: BLE001 - stderr is /dev/null unless debugging the runner
-            traceback.print_exc()
-        finally:
-            os._exit(0)
-    c_sock.close()
-    return z_sock, (pid if direct else None)
+            pid = os.fork()
+            if pid == 0:
+                _close_except([h_p.fileno(), h_s.fileno()])
+                _child(run_harness, h_p, h_s, z_pid)
+        except BaseException:
+            signal.pidfd_send_signal(s_pidfd, signal.SIGKILL)
+            os.close(s_pidfd)
+            raise
+        h_pidfd = os.pidfd_open(pid)
+        return [os.dup(p_s.fileno()), os.dup(p_h.fileno()), s_pidfd, h_pidfd]
+    finally:
+        for s in (p_s, s_p, p_h, h_p, s_h, h_s):
+            s.close()
 
 
 def _die_with_parent(parent_pid):
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:
+    if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(0)
 
 
-def run_c(z_sock, zygote_pid):
-    """Process C: new PID/mount/IPC namespaces, fork G, report G's pid, backstop."""
-    _die_with_parent(zygote_pid)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    ns = STATE["level"] != "none"
+# ---------------------------------------------------------------- S: the slot's PID 1
+
+
+def _mount_tmp(size_mb):
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes=2048,mode=1777")
+    st = os.stat("/tmp")
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _tmp_dirty(fresh):
+    st = os.stat("/tmp")
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ctime_ns) != fresh or bool(os.listdir("/tmp"))
+
+
+def _kill_all(ns, pgid):
+    """After a run (or a stdio case): kill and reap every process but S."""
     if ns:
-        _unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
-    c_sock, g_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    me = os.getpid()
-    pid = os.fork()
-    if pid == 0:
         try:
-            z_sock.close()
-            c_sock.close()
-            run_g(g_sock, me, ns)
-        except BaseException:  # noqa: BLE001
-            traceback.print_exc()
-        finally:
-            os._exit(0)
-    g_sock.close()
-    data, fds, _, _ = socket.recv_fds(z_sock, 1 << 20, 8)
-    z_sock.close()
-    if not data or len(fds) != 4:
-        os.kill(pid, signal.SIGKILL)
-        return
-    req = json.loads(data)
-    os.write(fds[2], (json.dumps({"pid": pid}) + "\n").encode())  # first line on the result pipe
-    socket.send_fds(c_sock, [data], fds)
-    c_sock.close()
-    for fd in fds:
-        os.close(fd)
-    # Backstop for a parent that died before it could kill the run.
-    signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
-    signal.alarm(int(req["timeout"]) + 3)
+            os.kill(-1, signal.SIGKILL)  # from PID 1: every other process of the namespace
+        except ProcessLookupError:
+            pass
+    else:
+        try:
+            os.killpg(pgid, signal.SIGKILL)  # no namespace: the user's process group
+        except OSError:
+            pass
     while True:
         try:
-            os.waitpid(pid, 0)
-            return
+            os.waitpid(-1, 0)
         except ChildProcessError:
             return
         except InterruptedError:
             continue
 
 
-def run_g(g_sock, c_pid, ns):
-    """Process G: PID 1 of the run. Fork U; on the request, private /tmp, then become H."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    _die_with_parent(c_pid) if not ns else _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if not ns:
-        os.setsid()  # no PID namespace: the run's process group is what the parent kills
-    g_hand, u_hand = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    h_rpc, u_rpc = socket.socketpair()
-    me = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            g_sock.close()
-            g_hand.close()
-            h_rpc.close()
-            _die_with_parent(me)
-            data, fds, _, _ = socket.recv_fds(u_hand, 1 << 20, 4)
-            if not data or len(fds) != 2:
-                os._exit(0)
-            req = json.loads(data)
-            os.chdir(req["workdir"] if not ns else "/tmp")
-            start_user(req, fds[0], fds[1], keep=[u_rpc.fileno()])
-            serve_user(req, u_rpc)
-        finally:
-            os._exit(0)
-    u_hand.close()
-    u_rpc.close()
-    data, fds, _, _ = socket.recv_fds(g_sock, 1 << 20, 8)
-    g_sock.close()
-    if not data or len(fds) != 4:
-        return
-    req = json.loads(data)
-    out_w, err_w, res_w, spec_r = fds
+def run_slot(p_sock, h_sock, z_pid, ns, tmpfs_mb):
+    """Process S: between runs, own no process but the next (still trusted) ``U``.
+
+    Its loop is kept short on purpose: after each fork every page it writes costs it a fault, so
+    the work of connecting the next ``U`` is done by ``U`` itself, which pays those faults anyway.
+    """
     if ns:
-        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={req['tmpfs_mb']}m,nr_inodes=2048,mode=1777")
-        os.chdir("/tmp")
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # our parent is outside the namespace (getppid is 0)
     else:
-        os.chdir(req["workdir"])
-    if req["mode"] == "stdio":
-        g_hand.close()  # the pre-forked user process exits; each stdin case gets a fresh one
-        h_rpc.close()
-        become_harness(req, None, res_w, spec_r, err_w)
+        _die_with_parent(z_pid)
+    _prctl(PR_SET_DUMPABLE, 0)
+    _name("sandbox-slot")
+    _close_except([p_sock.fileno(), h_sock.fileno()])
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    fresh = _mount_tmp(tmpfs_mb) if ns else None
+    me = os.getpid()
+    while True:
+        u_pid = os.fork()
+        if u_pid == 0:
+            _child(_user_main, p_sock, h_sock, me, ns)
+        try:
+            if h_sock.recv(64) != END:  # H says the run is over (its records are written)
+                return  # H is gone: so is the slot (our exit takes the PID namespace down)
+        except OSError:
+            return
+        _kill_all(ns, u_pid)
+        if ns and _tmp_dirty(fresh):
+            _libc.umount2(b"/tmp", 2)  # MNT_DETACH
+            fresh = _mount_tmp(tmpfs_mb)
+
+
+END = b'{"end": true}'
+
+
+def _user_main(p_sock, h_sock, s_pid, ns):
+    """Process U: connect itself (to H for the calls, to the parent for the request), drop
+    everything, wait for the run's request, then become the user's process (or, for stdin/stdout
+    tasks, the forker of one user process per case)."""
+    _die_with_parent(s_pid if not ns else 1)
+    _name("sandbox-ready")
+    if ns:
+        _unshare(CLONE_NEWIPC)  # System V and POSIX IPC objects of one run never reach the next
+    p_end, u_hand = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    h_end, u_rpc = socket.socketpair()
+    socket.send_fds(h_sock, [b"rpc"], [h_end.fileno()])  # H first: it pairs it with the next request
+    socket.send_fds(p_sock, [b'{"ready": %d}' % os.getpid()], [p_end.fileno()])
+    for sock in (p_end, h_end, p_sock, h_sock):  # S's sockets never reach the user's code
+        sock.close()
+    _become_user()  # before the request: none of this waits on the run
+    data, fds = _recv_request(u_hand, 4)
+    if not data or len(fds) != 2:
         return
-    socket.send_fds(g_hand, [data], [out_w, err_w])
-    g_hand.close()
-    become_harness(req, h_rpc, res_w, spec_r, err_w)
+    _name("sandbox-user")
+    u_hand.close()
+    req = json.loads(data)
+    out_w, err_w = fds
+    os.chdir(req["workdir"] or "/tmp")
+    if req["mode"] == "stdio":
+        os.close(out_w)
+        _serve_cases(req, u_rpc, err_w, ns)
+        return
+    start_user(req, out_w, err_w, keep=[u_rpc.fileno()])
+    serve_user(req, u_rpc)
+
+
+def _serve_cases(req, sock, err_w, ns):
+    """U for a stdin/stdout task: it never runs the code itself; per case, on H's request, it forks
+    one fresh user process and hands H the ends of its stdin and stdout."""
+    _close_except([sock.fileno(), err_w])
+    _prctl(PR_SET_DUMPABLE, 0)  # (a case's process has our uid: it cannot read our memory)
+    while sock.recv(1):
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            os.close(in_w)
+            os.close(out_r)
+            _child(_stdio_case, req, in_r, out_w, err_w)
+        os.close(in_r)
+        os.close(out_w)
+        socket.send_fds(sock, [b"c"], [in_w, out_r])
+        os.close(in_w)
+        os.close(out_r)
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        # What the case left behind does not see the next case: in the namespace, every other
+        # process of ours (kill(-1) spares PID 1 and the caller); else the case's process group.
+        try:
+            os.kill(-1, signal.SIGKILL) if ns else os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+        send_frame(sock, {"status": os.waitstatus_to_exitcode(status)})
+
+
+def _stdio_case(req, in_r, out_w, err_w):
+    try:
+        os.setsid()  # its own process group: what is killed after the case at level none
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        start_user(req, out_w, err_w, stdin_fd=in_r)
+        g = {"__name__": "__main__", "__builtins__": builtins}
+        exec(compile(req["code"], "<solution>", "exec"), g)
+        sys.stdout.flush()
+    except SystemExit as e:
+        sys.stdout.flush()
+        os._exit(e.code if isinstance(e.code, int) else 1)
+    except BaseException:  # noqa: BLE001
+        os._exit(1)
+    os._exit(0)
+
+
+# ---------------------------------------------------------------- the user's process and the limits
 
 
 def _limits(req, cpu_extra=0):
@@ -374,15 +524,19 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
+# Built once in the zygote: every process forked from it then only touches these, not ctypes'
+# machinery for building them (each page a forked process writes costs it a fault).
+_CAP_HEADER, _CAP_EMPTY = _CapHeader(0x20080522, 0), (_CapData * 2)()
+
+
 def _drop_caps():
     """Empty effective, permitted and inheritable capability sets (version 3 header)."""
-    data = (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), data), "capset")
+    _check(_libc.capset(ctypes.byref(_CAP_HEADER), _CAP_EMPTY), "capset")
 
 
 def _drop(uid, caps=True):
     """Switch to ``uid`` (when given), drop every capability, forbid regaining any."""
-    if uid is not None:
+    if uid is not None and os.getresuid() != (uid, uid, uid):  # (a stdio case's forker dropped already)
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
@@ -400,23 +554,31 @@ def _close_except(keep):
             lo = fd + 1
 
 
+def _become_user():
+    """Everything about the untrusted process that does not depend on the run: its own session,
+    the user's uid, no capabilities, no new privileges, a parent-death signal. (Its environment
+    is the zygote's, already scrubbed to ``USER_ENV``; SIGCHLD is S's, the default.)"""
+    os.setsid()
+    _drop(STATE["uid_user"])
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
+    sys.set_int_max_str_digits(0)
+
+
 def start_user(req, out_w, err_w, keep=(), stdin_fd=None):
-    """Turn this forked process into the untrusted one: fds, session, uid, limits."""
+    """Hand this (already unprivileged) process its run: stdio, no other fd, the run's rlimits."""
     if stdin_fd is None:
         stdin_fd = os.open("/dev/null", os.O_RDONLY)
     os.dup2(stdin_fd, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     _close_except([0, 1, 2, *keep])
-    if STATE["level"] != "none":
-        os.setsid()  # its own process group: killpg(0) reaches only the user's processes
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    _drop(STATE["uid_user"])
     _limits(req)
-    os.environ.clear()
-    os.environ.update({"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"})
-    sys.set_int_max_str_digits(0)
+
+
+# ---------------------------------------------------------------- H: the harness
+
+
+HARNESS_MEM_MB = 2048  # the harness holds the decoded results (each at most 16 MB) and the tests
 
 
 def _read_all(fd):
@@ -428,66 +590,85 @@ def _read_all(fd):
         chunks.append(b)
 
 
-def become_harness(req, sock, res_w, spec_r, err_w):
-    devnull = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    keep = [res_w, spec_r] + ([sock.fileno()] if sock else []) + ([err_w] if sock is None else [])
-    _close_except(keep)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # PID 1 of the run: reap orphans
+def run_harness(p_sock, s_sock, z_pid):
+    """Process H: one run at a time: the run's socket to U (sent by U on S's channel, before the
+    run exists), the parent's request, then the spec."""
+    _die_with_parent(z_pid)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    # For stdin/stdout tasks H forks the user's processes and must still be able to switch
-    # them to the user uid, so it keeps its (namespace-only) uid; it never runs user code.
-    _drop(STATE["uid_harness"] if sock is not None else None, caps=sock is not None)
+    _drop(STATE["uid_harness"])
     _prctl(PR_SET_DUMPABLE, 0)  # after the uid change, which would reset it
-    _limits(dict(req, mem_mb=max(req["mem_mb"], 1024), nproc=max(req["nproc"], 64)), cpu_extra=1)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the uid change cleared it
+    if os.getppid() != z_pid:
+        return
+    _name("sandbox-harness")
+    # No CPU limit: H lives across runs; the parent's wall clock bounds each run.
+    mem = HARNESS_MEM_MB << 20
+    for res, val in ((resource.RLIMIT_AS, (mem, mem)), (resource.RLIMIT_FSIZE, (0, 0)),
+                     (resource.RLIMIT_NOFILE, (64, 64)), (resource.RLIMIT_CORE, (0, 0))):
+        resource.setrlimit(res, val)
     sys.set_int_max_str_digits(0)
+    gc.freeze()
+    while True:
+        msg, sfds, _, _ = socket.recv_fds(s_sock, 1 << 12, 1)
+        if not msg or len(sfds) != 1:
+            return
+        sock = socket.socket(fileno=sfds[0])
+        data, fds, _, _ = socket.recv_fds(p_sock, 1 << 12, 4)
+        if not data or len(fds) != 2:
+            return
+        req = json.loads(data)
+        res_w, spec_r = fds
+        try:
+            harness_run(req, sock, res_w, spec_r)
+        except Exception:  # noqa: BLE001 - no closing record (the run fails) and no more runs here:
+            traceback.print_exc()  # our exit ends the slot
+            return
+        for fd in (res_w, spec_r):
+            os.close(fd)
+        sock.close()
+        s_sock.send(END)
+
+
+def harness_run(req, sock, res_w, spec_r):
     spec = json.loads(_read_all(spec_r))  # only now: the user's process never held the tests
-    os.close(spec_r)
     nonce = spec["nonce"]
+
+    lines = []
 
     def record(obj):
         obj["nonce"] = nonce
-        line = (json.dumps(obj) + "\n").encode()
-        while line:
-            line = line[os.write(res_w, line):]
+        lines.append(json.dumps(obj) + "\n")
 
     if req["mode"] == "stdio":
         for i, text in enumerate(spec["inputs"]):
-            out, status = run_stdio_case(req, text, err_w)
+            out, status = stdio_case(req, text, sock)
             record({"i": i, "out": out.decode("utf-8", "replace"), "status": status})
     else:
         results = run_function_tests(spec, Rpc(sock))
         for i, (ok, err) in enumerate(results):
             record({"i": i, "ok": ok, "err": err})
     record({"done": True})
+    data = "".join(lines).encode()  # one write: the parent wakes once
+    while data:
+        data = data[os.write(res_w, data):]
 
 
-def run_stdio_case(req, text, err_w):
-    """Fork one untrusted process with ``text`` on stdin; return its capped stdout and status."""
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            start_user(req, out_w, err_w, stdin_fd=in_r)
-            g = {"__name__": "__main__", "__builtins__": builtins}
-            exec(compile(req["code"], "<solution>", "exec"), g)
-            sys.stdout.flush()
-        except SystemExit as e:
-            sys.stdout.flush()
-            os._exit(e.code if isinstance(e.code, int) else 1)
-        except BaseException:  # noqa: BLE001
-            os._exit(1)
-        os._exit(0)
-    os.close(in_r)
-    os.close(out_w)
-    cap = int(req["out_cap"])
-    data = text.encode()
-    out = bytearray()
+def stdio_case(req, text, sock):
+    """Have U fork one user process; feed it ``text``; return its capped stdout and exit status."""
     import selectors
 
+    cap = int(req["out_cap"])
+    try:
+        sock.sendall(b"c")
+        _, fds, _, _ = socket.recv_fds(sock, 1, 2)
+    except OSError:
+        fds = []
+    if len(fds) != 2:  # U is gone: the case fails
+        return b"", -1
+    in_w, out_r = fds
+    data = text.encode()
+    out = bytearray()
     sel = selectors.DefaultSelector()
     os.set_blocking(in_w, False)
     sel.register(out_r, selectors.EVENT_READ)
@@ -512,9 +693,12 @@ def run_stdio_case(req, text, err_w):
                     os.close(out_r)
                 else:
                     out += b
-    _, status = os.waitpid(pid, 0)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    return bytes(out[:cap]), (os.waitstatus_to_exitcode(status))
+    sel.close()
+    try:
+        status = recv_frame(sock)["status"]
+    except Exception:  # noqa: BLE001
+        status = -1
+    return bytes(out[:cap]), status
 
 
 if __name__ == "__main__":
