@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -115,14 +116,30 @@ def normalize_resume(value, output_dir: str) -> str | None:
     if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("", "false", "none", "no")):
         return None
     if value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "last")):
-        from transformers.trainer_utils import get_last_checkpoint
-        import os
-
-        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        last = last_complete_checkpoint(output_dir)
         if last is None:
             print(f"resume_from_checkpoint=True but no checkpoint in {output_dir!r}: starting from scratch", file=sys.stderr)
         return last
     return str(value)
+
+
+def last_complete_checkpoint(output_dir) -> str | None:
+    """Newest ``checkpoint-N`` in ``output_dir`` whose ``trainer_state.json`` was written.
+
+    The Trainer writes the state file after the weights, optimizer and scheduler, so a run killed in the middle
+    of a save leaves a newer directory without it; ``transformers.trainer_utils.get_last_checkpoint`` would pick
+    that one and the resume would fail. Skipped directories are named on stderr.
+    """
+    out = Path(output_dir)
+    if not out.is_dir():
+        return None
+    found = sorted((p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for p in found:
+        if (p / "trainer_state.json").is_file():
+            return str(p)
+        print(f"skipping {p}: no trainer_state.json (a save that did not finish)", file=sys.stderr)
+    return None
 
 
 def train_and_save(trainer, training_args, stage: str) -> None:

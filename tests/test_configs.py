@@ -70,3 +70,18 @@ def test_tiny_recipes_chain_the_pipeline(stage, model, data, out):
     s, t, m = parse_recipe(REPO / f"configs/recipes/tiny/{stage}.yaml")
     assert (m.model_name_or_path, s.dataset_path, t.output_dir) == (model, data, out)
     assert t.use_cpu
+
+
+def test_resume_picks_the_newest_checkpoint_whose_save_finished(tmp_path, capsys):
+    """A run killed while writing checkpoint-8 leaves it without trainer_state.json: resume from checkpoint-4."""
+    from rldistill.config import normalize_resume
+
+    for n, complete in ((4, True), (8, False), (12, False)):
+        (tmp_path / f"checkpoint-{n}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-notes").mkdir()
+    assert normalize_resume("true", str(tmp_path)) == str(tmp_path / "checkpoint-4")
+    err = capsys.readouterr().err
+    assert "checkpoint-12" in err and "checkpoint-8" in err
+    assert normalize_resume(True, str(tmp_path / "nothing-here")) is None

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from conftest import make_rows, write_rows  # tests/conftest.py: the shared tiny student and rows
 from verifiers import Verdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,36 +24,11 @@ def _parity(completion, answer):
     return Verdict(float(len(completion) % 2), "ok")
 
 
-def make_rows(n=16, verifiers=("math",)):
-    return [{"id": f"g{i:03d}", "prompt": f"Question: Compute {i}+{i % 3}. Put the final answer in \\boxed{{}}.\nAnswer:",
-             "completion": f" {i}+{i % 3}={i + i % 3}\n\\boxed{{{i + i % 3}}}", "answer": str(i + i % 3),
-             "verifier": verifiers[i % len(verifiers)]} for i in range(n)]
-
-
-def make_student(d: Path, rows) -> Path:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from rldistill.student import SPECIAL, build_tokenizer
-
-    tok = build_tokenizer([r["prompt"] + r["completion"] for r in rows], 300)
-    ids = {k: tok.convert_tokens_to_ids(v) for k, v in SPECIAL.items()}
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                      bos_token_id=ids["bos_token"], eos_token_id=ids["eos_token"], pad_token_id=ids["pad_token"])
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
-
-
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tiny_student, tmp_path_factory):
     d = tmp_path_factory.mktemp("grpo")
-    rows = make_rows(verifiers=("math", "test_grpo:_parity"))  # mixed rows: the `verifier` column dispatches
-    data = d / "rows.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return make_student(d / "student", rows), data, d
+    rows = make_rows(16, verifiers=("math", "test_grpo:_parity"), prefix="g")  # mixed rows: the `verifier` column dispatches
+    return tiny_student, write_rows(d / "rows.jsonl", rows), d
 
 
 def args(student, data, out, *extra):

@@ -1,8 +1,8 @@
 """rldistill.ppo + rldistill.value_head: the PPO stage end to end.
 
-Fast tests use a 2-layer Llama made from a config; the slow ones launch 2 processes under DeepSpeed, kill and
-resume a run, and train PPO from a quickly SFT'd student on the embedded task (one-/two-step arithmetic, so the
-fixture's SFT takes ~250 tiny steps) and check the held-out reward rises.
+Fast tests use the shared 2-layer Llama (tests/conftest.py); the slow ones launch 2 processes under DeepSpeed,
+kill and resume a run, and train PPO from a quickly SFT'd student on the embedded task and check that the
+held-out `math` reward rises (~90 s on 2 idle cores; `python tests/test_ppo.py 0 1 2 3 4` runs it for other seeds).
 """
 
 import json
@@ -17,40 +17,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import make_rows, write_rows  # tests/conftest.py: the shared tiny student and rows
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs/recipes/tiny/ppo.yaml"
 ENV = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-
-
-def make_rows(n=32):
-    return [{"id": f"p{i:03d}", "prompt": f"Question: Compute {i}+{i % 3}. Put the final answer in \\boxed{{}}.\nAnswer:",
-             "completion": f"\n{i}+{i % 3}={i + i % 3}\n\n\\boxed{{{i + i % 3}}}", "answer": str(i + i % 3),
-             "verifier": "math"} for i in range(n)]
-
-
-def make_student(d: Path, rows) -> Path:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from rldistill.student import SPECIAL, build_tokenizer
-
-    tok = build_tokenizer([r["prompt"] + r["completion"] for r in rows], 300)
-    ids = {k: tok.convert_tokens_to_ids(v) for k, v in SPECIAL.items()}
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
-                      bos_token_id=ids["bos_token"], eos_token_id=ids["eos_token"], pad_token_id=ids["pad_token"])
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+# The learning test: PPO steps, and the least rise in held-out greedy reward it accepts. Over seeds 0-4 the rise
+# was 0.110, 0.080, 0.120, 0.095, 0.085 (0.098 +- 0.016); 0.05 is 3 sd under the mean and ~2 standard errors
+# of a paired difference over the 200 prompts above 0.
+STEPS, MARGIN = 10, 0.05
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tiny_student, tmp_path_factory):
     d = tmp_path_factory.mktemp("ppo")
-    rows = make_rows()
-    data = d / "rows.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return make_student(d / "student", rows), data, d
+    return tiny_student, write_rows(d / "rows.jsonl", make_rows(32, prefix="p")), d
 
 
 def args(student, data, out, *extra):
@@ -190,7 +171,7 @@ def test_ppo_steps_log_trl_names_and_save_a_loadable_policy_and_critic(setup):
     student, data, d = setup
     out = d / "run"
     cli(args(student, data, out, "--max_steps", "2", "--save_steps", "2", "--critic_warmup_steps", "1",
-             "--kl_target", "0.1", "--reward_funcs", "math", "format", "--reward_weights", "1", "0.5"))
+             "--warmup_steps", "0", "--kl_target", "0.1", "--reward_funcs", "math", "format", "--reward_weights", "1", "0.5"))
     logs = json.loads((out / "trainer_state.json").read_text())["log_history"]
     assert [e["step"] for e in logs] == [1, 2]
     for key in ("objective/kl", "objective/rlhf_reward", "objective/scores", "policy/clipfrac", "policy/approxkl",
@@ -264,97 +245,111 @@ def test_sigkill_after_a_checkpoint_then_resume_reaches_max_steps(setup):
 # ---------------------------------------------------------------- learning from an SFT checkpoint
 
 
-def _brief(completion, answer):
-    """A user verifier (resolved as 'test_ppo:_brief' in the pool's workers): a boxed answer shorter than
-    PPO_TEST_BRIEF_CHARS characters (the test sets it to the SFT model's median, so there is room to learn)."""
-    from verifiers import Verdict
+def quick_sft(student: Path, rows: list[dict], out: Path, steps: int = 400, lr: float = 2e-3, batch: int = 16) -> Path:
+    """Completion-only SFT on the compact traces, the minimal loop, at a constant learning rate after a warm-up.
 
-    limit = int(os.environ.get("PPO_TEST_BRIEF_CHARS", "25"))
-    return Verdict(1.0 if "\\boxed{" in completion and len(completion) < limit else 0.0, "ok")
-
-
-def quick_sft(student: Path, rows: list[dict], out: Path, steps: int = 150) -> Path:
-    """Completion-only SFT, the minimal loop: enough for the student to answer in the task's format."""
+    Constant, not annealed to 0: a checkpoint at the bottom of a cosine schedule loses accuracy as soon as a fresh
+    optimizer re-heats it (README, PPO section), which is a fact about the start rather than about PPO.
+    """
     from rldistill.models import load_model_and_tokenizer
+    from rldistill.tasks.teacher import compact_trace
 
     torch.manual_seed(0)
     model, tok = load_model_and_tokenizer(str(student), padding_side="right")
     data = []
     for r in rows:
         p = tok(r["prompt"])["input_ids"]
-        c = tok(r["completion"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        c = tok(compact_trace(r["teacher_steps"]), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
         data.append((p + c, [-100] * len(p) + c))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / 20))
     model.train()
     for _ in range(steps):
-        batch = [data[i] for i in torch.randint(len(data), (16,)).tolist()]
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.full((16, width), tok.pad_token_id)
-        labels = torch.full((16, width), -100)
-        for j, (a, b) in enumerate(batch):
-            ids[j, : len(a)], labels[j, : len(b)] = torch.tensor(a), torch.tensor(b)
-        model(input_ids=ids, attention_mask=(labels != -100) | (ids != tok.pad_token_id), labels=labels).loss.backward()
+        chosen = [data[i] for i in torch.randint(len(data), (batch,)).tolist()]
+        width = max(len(ids) for ids, _ in chosen)
+        ids = torch.full((batch, width), tok.pad_token_id)
+        labels = torch.full((batch, width), -100)
+        mask = torch.zeros((batch, width), dtype=torch.long)
+        for j, (a, b) in enumerate(chosen):
+            ids[j, : len(a)], labels[j, : len(b)], mask[j, : len(a)] = torch.tensor(a), torch.tensor(b), 1
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        sched.step()
         opt.zero_grad()
     model.save_pretrained(out)
-    tok.padding_side = "left"
     tok.save_pretrained(out)
     return out
 
 
-def held_out_completions(model_dir, rows) -> list[str]:
-    from rldistill.evaluate import hf_generate, prompt_ids
+def held_out_reward(model_dir, rows, temperature: float = 0.0, n: int = 1) -> float:
+    """Mean `math` reward over ``rows``: rldistill.evaluate's generation and scoring (the training reward's own)."""
+    from rldistill.evaluate import hf_generate, prompt_ids, score
     from rldistill.models import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(str(model_dir))
-    outs = hf_generate(model, tok, [prompt_ids(tok, r["prompt"]) for r in rows], max_new_tokens=48, batch_size=64)
-    return [tok.decode(o[0][0], skip_special_tokens=True) for o in outs]
+    outs = hf_generate(model, tok, [prompt_ids(tok, r["prompt"]) for r in rows], max_new_tokens=32,
+                       temperature=temperature, n=n, batch_size=256, seed=0)
+    texts = [tok.decode(ids, skip_special_tokens=True) for o in outs for ids, _ in o]
+    verdicts = score(texts, [r["answer"] for r in rows for _ in range(n)], "math")
+    return sum(v.score or 0.0 for v in verdicts) / len(verdicts)
 
 
-def mean_reward(texts, rows) -> float:
-    return sum(_brief(t, r["answer"]).score for t, r in zip(texts, rows)) / len(rows)
+def sft_then_ppo(d: Path, seed: int = 0, steps: int = STEPS) -> dict:
+    """Embedded task (1-2 step chains), the tiny student SFT'd on compact traces, then ``steps`` PPO steps of the
+    tiny recipe on the train split; the held-out mean `math` reward (the 200 `eval` prompts) before and after.
 
-
-@pytest.mark.slow
-def test_seeded_ppo_from_an_sft_checkpoint_raises_held_out_reward(tmp_path, monkeypatch):
-    """Embedded task (1-2 step arithmetic), student SFT'd on compact traces, then 12 PPO steps on 32 rollouts.
-
-    The reward is a user verifier going through the same path as `math` (registry name, worker pool, the row's
-    `verifier` column): a boxed answer shorter than the SFT model's median held-out completion, so the start is
-    at most ~0.5 whatever the SFT learned. Held-out prompts are the task's eval split, greedy decoding.
+    From 34.5% greedy (300 SFT steps) 10 steps of 128 rollouts gained only 0.00-0.03 over seeds 0-2: the start needs room
+    *and* enough skill for correct samples to be common. The test runs seed 0; ``python tests/test_ppo.py
+    SEED...`` runs others (how MARGIN was chosen).
     """
+    from rldistill.data import read_jsonl
+    from rldistill.ppo import cli
     from rldistill.student import build_student
     from rldistill.tasks.synth import synth
 
+    t0 = time.perf_counter()
+    paths = synth(d / "data", seed=0, n_train=600, n_eval=200, n_ood=8, kinds=["chain"], steps=(1, 2),
+                  ood_steps=(3, 3))
+    train, held_out = read_jsonl(paths["train"]), read_jsonl(paths["eval"])
+    sft = quick_sft(build_student(d / "student", "tiny", d / "data"), train, d / "sft")
+    t1 = time.perf_counter()
+    greedy, sampled = held_out_reward(sft, held_out), held_out_reward(sft, held_out, temperature=1.0, n=2)
+    t2 = time.perf_counter()
+    # The recipe, with twice its rollouts per step in one pass (less noise per update: a short run has few
+    # updates to average it out) and one critic-only step instead of two.
+    cli(["--config", str(RECIPE), "--model_name_or_path", str(sft), "--dataset_path", str(paths["train"]),
+         "--output_dir", str(d / "ppo"), "--max_steps", str(steps), "--seed", str(seed), "--save_strategy", "no",
+         "--num_rollouts_per_step", "128", "--ppo_epochs", "1", "--critic_warmup_steps", "1",
+         "--max_completion_length", "32", "--verifier_timeout", "60", "--disable_tqdm", "true"])
+    t3 = time.perf_counter()
+    return {"greedy": (greedy, held_out_reward(d / "ppo", held_out)),
+            "sampled": (sampled, held_out_reward(d / "ppo", held_out, temperature=1.0, n=2)),
+            "seconds": {"sft_start": t1 - t0, "eval": t2 - t1, "ppo": t3 - t2, "total": time.perf_counter() - t0}}
+
+
+def report(r: dict) -> str:
+    (g0, g1), (s0, s1), t = r["greedy"], r["sampled"], r["seconds"]
+    return (f"held-out mean math reward, greedy: start {g0:.3f}, end {g1:.3f}; sampled (T=1, 2 per prompt): start "
+            f"{s0:.3f}, end {s1:.3f} [{', '.join(f'{k} {v:.0f}s' for k, v in t.items())}]")
+
+
+@pytest.mark.slow
+def test_seeded_ppo_from_an_sft_checkpoint_raises_held_out_math_reward(tmp_path, monkeypatch, capsys):
     torch.set_num_threads(1)
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")  # the student's BPE training, deterministic
-    paths = synth(tmp_path / "data", seed=0, n_train=400, n_eval=64, n_ood=8, kinds=["chain"], steps=(1, 2),
-                  ood_steps=(3, 3))
-    train = [json.loads(line) for line in paths["train"].read_text().splitlines()]
-    held_out = [json.loads(line) for line in paths["eval"].read_text().splitlines()]
-    for r in train:  # the compact trace: the teacher's computation lines and the answer
-        r["completion"] = "".join(s["text"] for s in r["teacher_steps"] if s["role"] in ("compute", "answer"))
-        r["verifier"] = "test_ppo:_brief"
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps({k: r[k] for k in ("id", "prompt", "completion", "answer", "verifier")}) + "\n"
-                            for r in train))
-    sft = quick_sft(build_student(tmp_path / "student", "tiny", tmp_path / "data"), train, tmp_path / "sft")
-    before = held_out_completions(sft, held_out)
-    limit = sorted(len(t) for t in before)[len(before) // 2]  # the median length: about half are "brief" at most
-    monkeypatch.setenv("PPO_TEST_BRIEF_CHARS", str(limit))
-    start = mean_reward(before, held_out)
-    out = tmp_path / "ppo"
-    env = dict(ENV, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]),
-               PPO_TEST_BRIEF_CHARS=str(limit))
-    r = subprocess.run(["timeout", "600", sys.executable, "-m", "rldistill.ppo", "--config", str(RECIPE),
-                        "--model_name_or_path", str(sft), "--dataset_path", str(data), "--output_dir", str(out),
-                        "--reward_funcs", "test_ppo:_brief", "--reward_weights", "1.0", "--max_steps", "12",
-                        "--max_completion_length", "48", "--learning_rate", "3e-4", "--critic_learning_rate", "1e-3",
-                        "--num_mini_batches", "4", "--ppo_epochs", "2", "--critic_warmup_steps", "1", "--save_strategy", "no",
-                        "--verifier_timeout", "60", "--disable_tqdm", "true"], cwd=REPO, capture_output=True,
-                       text=True, env=env)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    end = mean_reward(held_out_completions(out, held_out), held_out)
-    print(f"held-out mean reward (boxed answer under {limit} chars): start {start:.3f}, end {end:.3f}")
-    assert end >= start + 0.15, (start, end)
+    r = sft_then_ppo(tmp_path)
+    with capsys.disabled():
+        print("\n" + report(r))
+    (start, end) = r["greedy"]
+    assert end >= start + MARGIN, r
+
+
+if __name__ == "__main__":  # seeds for the margin: python tests/test_ppo.py 0 1 2 3 4
+    import tempfile
+
+    torch.set_num_threads(1)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    for s in sys.argv[1:]:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"seed {s}: " + report(sft_then_ppo(Path(tmp), seed=int(s))), flush=True)

@@ -12,44 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import make_rows, write_rows  # tests/conftest.py: the shared tiny student and rows
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs/recipes/tiny/sft.yaml"
 
 
-def make_rows(n=24):
-    rows = []
-    for i in range(n):
-        a, b = i % 7 + 1, i % 5 + 2
-        rows.append({"id": f"r{i:03d}", "prompt": f"Question: Compute {a}+{b}*{i}. Put the final answer in \\boxed{{}}.\nAnswer:",
-                     "completion": f" {b}*{i}={b * i}\n{a}+{b * i}={a + b * i}\n\\boxed{{{a + b * i}}}",
-                     "answer": str(a + b * i), "verifier": "math"})
-    return rows
-
-
-def make_student(d: Path, rows) -> Path:
-    """A 2-layer Llama far smaller than the embedded student, with the student's own tokenizer builder."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from rldistill.student import SPECIAL, build_tokenizer
-
-    tok = build_tokenizer([r["prompt"] + r["completion"] for r in rows], 300)
-    ids = {k: tok.convert_tokens_to_ids(v) for k, v in SPECIAL.items()}
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                      bos_token_id=ids["bos_token"], eos_token_id=ids["eos_token"], pad_token_id=ids["pad_token"])
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
-
-
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tiny_student, tmp_path_factory):
     d = tmp_path_factory.mktemp("sft")
-    rows = make_rows()
-    data = d / "rows.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return make_student(d / "student", rows), data, d
+    return tiny_student, write_rows(d / "rows.jsonl", make_rows(24)), d
 
 
 def args(student, data, out, *extra):
