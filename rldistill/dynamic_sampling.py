@@ -15,7 +15,9 @@ them) and, per generation batch:
 It also writes, when asked, the row ids each rank generated for (``seen_ids_dir``), to check data sharding.
 
 Left out: refill for multimodal/tool batches (refused with an error), and oversampling the first round (DAPO's
-"generate more, keep enough"), which changes the batch size TRL's sampler and DeepSpeed were set up for.
+"generate more, keep enough"), which changes the batch size TRL's sampler and DeepSpeed were set up for. With the
+per-sequence ``grpo`` loss type, ``drop`` still counts the masked completions in TRL's mean over sequences, so a
+step with many dropped groups is scaled down (its direction is unchanged); use ``dapo``/``bnpo`` to renormalise.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         self.dynamic_sampling, self.max_rounds, self.seen_ids_dir = dynamic_sampling, max_rounds, seen_ids_dir
         self._last_rewards_per_func = None
         super().__init__(*args, **kw)
-        self._refill_rng = random.Random(self.args.seed + 1)  # identical on every rank
+        self._refill_key = (-1, 0)  # (global step, refill draws at that step)
 
     # -- hooks into TRL
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -97,8 +99,13 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         """A new generation batch laid out like TRL's RepeatSampler: G copies per prompt, ranks take contiguous slices."""
         n_global = n_local * self.accelerator.num_processes
         n_prompts, size = n_global // self.num_generations, len(self.train_dataset)
-        idx = self._refill_rng.sample(range(size), n_prompts) if n_prompts <= size else \
-            [self._refill_rng.randrange(size) for _ in range(n_prompts)]
+        # Seeded by (seed, global step, draw at this step): the same on every rank, and a resumed run draws what
+        # the uninterrupted run would have (no generator state to checkpoint).
+        step, k = self._refill_key
+        k = k + 1 if step == self.state.global_step else 0
+        self._refill_key = (self.state.global_step, k)
+        rng = random.Random(f"{self.args.seed + 1}/{self.state.global_step}/{k}")
+        idx = rng.sample(range(size), n_prompts) if n_prompts <= size else [rng.randrange(size) for _ in range(n_prompts)]
         flat = [i for i in idx for _ in range(self.num_generations)]
         rank = self.accelerator.process_index
         return [self.train_dataset[i] for i in flat[rank * n_local:(rank + 1) * n_local]]

@@ -122,6 +122,31 @@ def test_refill_merge_replaces_dropped_rows_and_pads():
     assert merged["completion_mask"].tolist() == [[1, 1, 1], [1, 1, 1], [1, 1, 0]]
 
 
+def test_refill_draws_depend_on_seed_and_step_only_so_a_resumed_run_draws_the_same():
+    """Each rank draws the same prompts; a fresh trainer (as after a resume) at the same step draws the same."""
+    from rldistill.dynamic_sampling import DynamicSamplingGRPOTrainer as T
+
+    def trainer(rank, step):
+        return SimpleNamespace(args=SimpleNamespace(seed=3), state=SimpleNamespace(global_step=step),
+                               accelerator=SimpleNamespace(num_processes=2, process_index=rank), num_generations=2,
+                               train_dataset=[{"id": i} for i in range(50)], _refill_key=(-1, 0))
+
+    def draws(rank, steps):
+        t = trainer(rank, 0)
+        out = []
+        for step in steps:
+            t.state.global_step = step
+            out.append([r["id"] for r in T._fresh_inputs(t, 4)])
+        return out
+
+    full = draws(0, [0, 0, 1, 2, 2])  # two refill rounds at steps 0 and 2
+    assert full[0] != full[1] and full[3] != full[4]  # a second round at a step draws new prompts
+    assert draws(0, [2, 2]) == full[3:]  # resumed at step 2
+    r0, r1 = draws(0, [5]), draws(1, [5])
+    ids = r0[0] + r1[0]  # 4 prompts x G=2 over 2 ranks, contiguous slices of one global draw
+    assert ids[0::2] == ids[1::2] and len(set(ids)) == 4
+
+
 @pytest.mark.slow
 def test_sigkill_after_first_checkpoint_then_resume(setup):
     student, data, d = setup

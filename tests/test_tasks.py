@@ -147,6 +147,46 @@ def test_styles_restyle_eval(data):
     assert all(len(re.findall(r"\d+", d["prompt"])) > len(re.findall(r"\d+", b["prompt"])) for d, b in zip(dis, base))
 
 
+def _wording_pattern(template: str) -> re.Pattern:
+    """A style wording with its {placeholders} as wildcards."""
+    return re.compile(".+?".join(re.escape(part) for part in re.split(r"\{\w+\}", template)))
+
+
+def _uses(prompt: str, wordings: dict) -> set[str]:
+    return {w for ws in wordings.values() for w in ws if _wording_pattern(w).search(prompt)}
+
+
+def test_training_styles_use_only_wordings_held_out_of_the_style_files(tmp_path):
+    from rldistill.tasks.styles import EVAL_WORDINGS, TRAIN_WORDINGS
+
+    for style in TRAIN_WORDINGS:
+        assert not set(TRAIN_WORDINGS[style]) & set(EVAL_WORDINGS[style]), style
+    synth(tmp_path, seed=1, n_train=400, n_eval=60, n_ood=20, train_styles=0.5)
+    train = _load(tmp_path, "train")
+    styled = [r for r in train if r["style"] != "plain"]
+    assert 0.4 < len(styled) / len(train) < 0.6 and {r["style"] for r in styled} == set(STYLES) - {"plain"}
+    for r in styled:
+        used = _uses(r["prompt"], TRAIN_WORDINGS)
+        assert used and not _uses(r["prompt"], EVAL_WORDINGS), (r["prompt"], used)
+        assert (r["style"] == "format") == r["completion"].endswith(f"Final answer: {r['answer']}")
+    for style in set(STYLES) - {"plain"}:
+        for r in _load(tmp_path, f"styles/{style}"):
+            assert not _uses(r["prompt"], TRAIN_WORDINGS), r["prompt"]
+    for split in ("eval", "ood"):
+        assert {r["style"] for r in _load(tmp_path, split)} == {"plain"}
+
+
+def test_train_styles_zero_keeps_every_training_prompt_plain_and_the_files_unchanged(tmp_path, data):
+    synth(tmp_path / "zero", seed=0, n_train=300, n_eval=60, n_ood=60, train_styles=0.0)
+    synth(tmp_path / "half", seed=0, n_train=300, n_eval=60, n_ood=60, train_styles=0.5)
+    for split in ("train", "eval", "ood", "styles/format", "styles/paraphrase", "styles/distract"):
+        assert (tmp_path / "zero" / f"{split}.jsonl").read_text() == (data / f"{split}.jsonl").read_text(), split
+    for split in ("eval", "ood", "styles/format", "styles/paraphrase", "styles/distract"):  # only train moves
+        assert (tmp_path / "half" / f"{split}.jsonl").read_text() == (data / f"{split}.jsonl").read_text(), split
+    with pytest.raises(ValueError, match="train_styles"):
+        synth(tmp_path / "bad", seed=0, n_train=10, n_eval=5, n_ood=5, train_styles=1.5)
+
+
 def test_rows_are_in_the_schema_and_load(data):
     for split in ("train", "eval", "ood", "styles/distract"):
         ds = load_traces(data, split=split)
