@@ -106,6 +106,27 @@ def test_check_claim_and_summary_paragraph_on_hand_made_numbers():
     assert "holds on 2 of 4 criteria" in demo.summary_paragraph(arms, c, {}, {}, 1)
 
 
+def test_several_seeds_report_the_mean_the_spread_and_each_seed(quick_run, tmp_path):
+    """`--seeds N`'s report step on the quick run's own artefacts, a second seed made 10 points better."""
+    import copy
+
+    out, _ = quick_run
+    e0 = json.loads((out / "eval.json").read_text())
+    e1 = copy.deepcopy(e0)
+    for suite in e1["models"]["compressed_sft_grpo"]["suites"].values():
+        suite["accuracy"] = min(1.0, suite["accuracy"] + 0.1)
+    plan = json.loads((out / "plan.json").read_text())
+    prep = {"compress_stats": json.loads((out / "sft_data" / "compress_stats.json").read_text()), "n_problems": 8}
+    s = demo.write_report(tmp_path, demo.PRESETS["quick"], "quick", prep, [plan, plan], [e0, e1], {"all": 1.0}, 1.0)
+    assert s["n_seeds"] == 2 and len(s["per_seed"]) == 2
+    a0 = e0["models"]["compressed_sft_grpo"]["suites"]["ood"]["accuracy"]
+    assert s["arms"]["compressed_sft_grpo"]["ood"]["accuracy"] == pytest.approx((a0 + min(1.0, a0 + 0.1)) / 2)
+    assert s["spread"]["compressed_sft_grpo"]["ood"]["accuracy"]["n"] == 2
+    assert s["spread"]["verbose_sft"]["ood"]["accuracy"]["std"] == pytest.approx(0.0)
+    report = (tmp_path / "report.md").read_text()
+    assert "## Per seed" in report and "mean ± std over seeds" in report and "seed 1: eval / ood / worst %" in report
+
+
 # ---------------------------------------------------------------- the job scheduler
 
 
