@@ -1,6 +1,5 @@
 """`accelerate launch` of both stages on 2 CPU processes under DeepSpeed ZeRO-2/3; the Slurm launcher's wiring."""
 
-import json
 import os
 import socket
 import subprocess
@@ -8,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from test_sft import make_rows, make_student
+from conftest import make_rows, write_rows  # tests/conftest.py: the shared tiny student and rows
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,12 +19,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tiny_student, tmp_path_factory):
     d = tmp_path_factory.mktemp("launch")
-    rows = make_rows(24)
-    data = d / "rows.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return make_student(d / "student", rows), data
+    return tiny_student, write_rows(d / "rows.jsonl", make_rows(24))
 
 
 STAGE_ARGS = {
