@@ -30,7 +30,6 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from rldistill.equations import check_text, numbers_in
 
