@@ -159,6 +159,40 @@ def test_prompts_are_left_truncated_to_max_prompt_length(setup):
     assert tok.decode(ids[0]).endswith("Answer:")
 
 
+def test_vllm_path_sends_unpadded_prompts_and_pads_completions_right():
+    """The vLLM branch of generate() with a stand-in engine (no GPU here): left padding stripped on the way in,
+    completions of different lengths right-padded with the pad id on the way out."""
+    from types import SimpleNamespace
+
+    from rldistill.ppo import generate
+
+    seen = {}
+
+    class FakeEngine:
+        def generate(self, prompts, images, num_generations):
+            seen["prompts"], seen["n"] = prompts, num_generations
+            return None, [[7, 8, 9], [5]], None, None
+
+    ids = torch.tensor([[0, 0, 11, 12], [13, 14, 15, 16]])
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    out = generate(None, None, None, SimpleNamespace(pad_token_id=0), ids, mask, [2], vllm=FakeEngine())
+    assert seen == {"prompts": [[11, 12], [13, 14, 15, 16]], "n": 1}
+    assert out.tolist() == [[7, 8, 9], [5, 0, 0]]
+
+
+def test_use_vllm_without_cuda_falls_back_to_transformers_with_a_warning(caplog):
+    from types import SimpleNamespace
+
+    from rldistill.ppo import make_vllm
+
+    assert make_vllm(None, None, SimpleNamespace(use_vllm=False), None) is None
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the fallback is for machines without it")
+    with caplog.at_level("WARNING"):
+        assert make_vllm(None, None, SimpleNamespace(use_vllm=True), None) is None
+    assert "generating with transformers instead" in caplog.text
+
+
 # ---------------------------------------------------------------- single-process runs
 
 
