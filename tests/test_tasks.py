@@ -224,3 +224,33 @@ def test_cli_writes_every_split(tmp_path, capsys):
     assert len(rows) == 20 and {r["kind"] for r in rows} == {"chain", "word"}
     assert {r["n_steps"] for r in read_jsonl(tmp_path / "ood.jsonl")} <= {3, 4}
     assert "styles/format" in capsys.readouterr().out
+
+
+def test_probe_rewrite_target_restates_what_is_left_after_each_step():
+    from rldistill.tasks.probe import rewrite_trace
+
+    chain = get_kind("chain")(random.Random(3), 3, Knobs())
+    equation = get_kind("equation")(random.Random(4), 3, Knobs())
+    for p in (chain, equation):
+        _, segs = teach(p, random.Random(0))
+        text = rewrite_trace({"kind": p.kind, "answer": str(p.answer), "teacher_steps": segs})
+        lines = text.strip().split("\n")
+        assert lines[0::2][:3] == [str(s) for s in p.steps] and lines[-1] == f"\\boxed{{{p.answer}}}"
+        rests = lines[1:-1:2]
+        assert len(rests) == len(p.steps) - 1
+        for rest, step in zip(rests, p.steps):  # what is left evaluates to the answer from the running value
+            if p.kind == "chain":
+                assert rest.startswith(f"= {step.c}") and eval(rest[2:]) == p.answer
+            else:
+                lhs, rhs = rest[3:].split("=")
+                assert rest.startswith("so ") and int(rhs) == step.c and eval(lhs.replace("x", str(p.answer))) == step.c
+
+
+def test_probe_random_positions_are_sorted_distinct_and_within_the_span():
+    from rldistill.tasks.probe import random_positions
+
+    rng = random.Random(0)
+    for n in (1, 5, 40):
+        pos = random_positions(n, 3.0, rng)
+        assert len(pos) == n and pos == sorted(set(pos)) and pos[-1] < 3 * n
+    assert random_positions(7, 1.0, rng) == list(range(7))

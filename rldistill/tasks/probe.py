@@ -6,8 +6,14 @@
 trains the student with a plain torch loop on one kind of target, then reports
 greedy accuracy on ``eval`` and ``ood`` (and the styles with ``--styles``).
 Targets: ``compact`` (the teacher's computation lines and the box, taken from
-its annotations: the oracle compression), ``answer`` (``\\boxed{N}`` only) or
-``verbose`` (the full teacher trace). Loss is on the target tokens only.
+its annotations: the oracle compression), ``answer`` (``\\boxed{N}`` only),
+``verbose`` (the full teacher trace) or ``rewrite`` (each computation line
+followed by the rest of the problem, ``= 6+3`` for chains and ``so x+4=9`` for
+equations: every step reads its operation next to where it writes; word
+problems keep the compact trace). Loss is on the target tokens only.
+``--kinds`` restricts every split to some kinds; ``--position-stride-max S``
+trains with randomised positions (each sequence's position ids a sorted random
+subset of a span up to S times its length; generation uses plain positions).
 
 This is a design tool for choosing the task's knobs and the student's size
 together, not the pipeline: the pipeline trains with ``rldistill sft`` on
@@ -25,6 +31,38 @@ from pathlib import Path
 _BOX = re.compile(r"\\boxed\{([^{}]*)\}|Final answer:\s*(\S+)")
 
 
+def rewrite_trace(row: dict) -> str:
+    """The computation lines, each followed by what is left of the problem (chains and equations)."""
+    from rldistill.tasks import INVERSE
+    from rldistill.tasks.kinds import _apply
+    from rldistill.tasks.teacher import compact_trace
+
+    if row["kind"] not in ("chain", "equation"):
+        return compact_trace(row["teacher_steps"])
+    steps = []
+    for seg in row["teacher_steps"]:
+        m = re.fullmatch(r"(\d+)([-+*/])(\d+)=(\d+)", seg["text"].strip()) if seg["role"] == "compute" else None
+        if m:
+            steps.append((int(m.group(1)), m.group(2), int(m.group(3)), int(m.group(4))))
+    lines = []
+    for i, (a, op, b, c) in enumerate(steps):
+        lines.append(f"{a}{op}{b}={c}")
+        rest = steps[i + 1:]
+        if not rest:
+            break
+        if row["kind"] == "chain":  # the rest of the expression, from the running value
+            expr, prec = str(c), 3
+            for _, o, bb, _ in rest:
+                expr, prec = _apply(expr, prec, o, bb)
+            lines.append(f"= {expr}")
+        else:  # the rest of the equation: the operations still around x, equal to the running value
+            expr, prec = "x", 3
+            for _, o, bb, _ in reversed(rest):
+                expr, prec = _apply(expr, prec, INVERSE[o], bb)
+            lines.append(f"so {expr}={c}")
+    return " " + "\n".join(lines) + f"\n\\boxed{{{row['answer']}}}"
+
+
 def target_for(row: dict, kind: str) -> str:
     from rldistill.tasks.teacher import compact_trace
 
@@ -34,7 +72,15 @@ def target_for(row: dict, kind: str) -> str:
         return f" \\boxed{{{row['answer']}}}"
     if kind == "verbose":
         return row["completion"]
-    raise ValueError(f"target must be compact, answer or verbose, got {kind!r}")
+    if kind == "rewrite":
+        return rewrite_trace(row)
+    raise ValueError(f"target must be compact, answer, verbose or rewrite, got {kind!r}")
+
+
+def random_positions(n: int, stride_max: float, rng) -> list[int]:
+    """``n`` sorted distinct positions from a span of n to stride_max * n (randomised positional encodings)."""
+    span = max(n, int(round(n * rng.uniform(1.0, stride_max))))
+    return sorted(rng.sample(range(span), n))
 
 
 def extract(text: str) -> str | None:
@@ -43,10 +89,13 @@ def extract(text: str) -> str | None:
 
 
 def train(model, tok, rows, target: str, steps: int, batch: int, lr: float, seed: int = 0, log_every: int = 50,
-          callback=None, every: int = 0):
+          callback=None, every: int = 0, stride_max: float = 0.0):
+    import random
+
     import torch
 
     g = torch.Generator().manual_seed(seed)
+    pos_rng = random.Random(seed)
     examples = []
     for r in rows:
         p = tok(r["prompt"])["input_ids"]
@@ -65,12 +114,15 @@ def train(model, tok, rows, target: str, steps: int, batch: int, lr: float, seed
         ids = torch.full((batch, L), tok.pad_token_id)
         labels = torch.full((batch, L), -100)
         att = torch.zeros((batch, L), dtype=torch.long)
+        pos = torch.arange(L).repeat(batch, 1)
         for j, (s, np_) in enumerate(seqs):
             ids[j, : len(s)] = torch.tensor(s)
             labels[j, np_: len(s)] = torch.tensor(s[np_:])
             att[j, : len(s)] = 1
+            if stride_max > 1.0:
+                pos[j, : len(s)] = torch.tensor(random_positions(len(s), stride_max, pos_rng))
             n_tok += len(s) - np_
-        loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
+        loss = model(input_ids=ids, attention_mask=att, position_ids=pos, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -109,7 +161,10 @@ def cli(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rldistill.tasks.probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="a `rldistill synth` folder")
     ap.add_argument("--student", required=True, help="a `rldistill student` folder (or any causal LM)")
-    ap.add_argument("--target", default="compact", choices=["compact", "answer", "verbose"])
+    ap.add_argument("--target", default="compact", choices=["compact", "answer", "verbose", "rewrite"])
+    ap.add_argument("--kinds", default=None, help="comma-separated kinds to keep in every split (default: all)")
+    ap.add_argument("--position-stride-max", type=float, default=0.0,
+                    help="train with random sorted position ids from a span up to this many times each length")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -130,21 +185,26 @@ def cli(argv=None) -> int:
     tok = AutoTokenizer.from_pretrained(a.student)
     model = AutoModelForCausalLM.from_pretrained(a.student)
     data = Path(a.data)
-    max_new = 600 if a.target == "verbose" else 80
+    max_new = 600 if a.target == "verbose" else 160 if a.target == "rewrite" else 80
+    kinds = set(a.kinds.split(",")) if a.kinds else None
+
+    def load(split):
+        rows = read_jsonl(data / f"{split}.jsonl")
+        return [r for r in rows if kinds is None or r["kind"] in kinds]
 
     def quick(step):
-        accs = {s: accuracy(model, tok, read_jsonl(data / f"{s}.jsonl")[: a.n_quick], max_new) for s in ("eval", "ood")}
+        accs = {s: accuracy(model, tok, load(s)[: a.n_quick], max_new) for s in ("eval", "ood")}
         print(f"step {step:4d} quick accuracy " + " ".join(f"{k} {v:.3f}" for k, v in accs.items()), flush=True)
 
-    secs, n_tok = train(model, tok, read_jsonl(data / "train.jsonl"), a.target, a.steps, a.batch, a.lr,
-                        callback=quick, every=a.eval_every)
+    secs, n_tok = train(model, tok, load("train"), a.target, a.steps, a.batch, a.lr,
+                        callback=quick, every=a.eval_every, stride_max=a.position_stride_max)
     splits = ["eval", "ood"] + ([f"styles/{p.stem}" for p in sorted((data / "styles").glob("*.jsonl"))] if a.styles else [])
     if a.save:
         model.save_pretrained(a.save)
         tok.save_pretrained(a.save)
     print(f"trained {a.steps} steps x {a.batch} on {a.target!r} targets in {secs:.0f}s ({n_tok} target tokens)")
     for split in splits:
-        rows = read_jsonl(data / f"{split}.jsonl")[: a.n_eval]
+        rows = load(split)[: a.n_eval]
         t = time.time()
         acc = accuracy(model, tok, rows, max_new)
         print(f"{split:<20} greedy accuracy {acc:.3f} (n={len(rows)}, {time.time() - t:.0f}s)", flush=True)
