@@ -391,7 +391,10 @@ def run(code: str, spec: dict, *, mode: str = "function", setup: str = "", limit
         os.chmod(workdir, 0o777)
     req = {
         "code": code, "setup": setup, "mode": mode, "timeout": limits.timeout,
-        "cpu": max(1, int(limits.timeout + 0.999)), "mem_mb": limits.mem_mb, "nproc": limits.nproc,
+        # CPU seconds: a backstop one second past the wall clock. At exactly the wall clock a busy loop on an
+        # idle core could hit SIGXCPU first; its user process would die mid-test and the run would read as
+        # wrong output instead of the timeout it is (seen once in CI).
+        "cpu": int(limits.timeout + 0.999) + 1, "mem_mb": limits.mem_mb, "nproc": limits.nproc,
         "fsize_mb": limits.fsize_mb, "tmpfs_mb": limits.tmpfs_mb, "out_cap": limits.out_cap, "workdir": workdir,
     }
     h_req = json.dumps({"mode": mode, "out_cap": limits.out_cap}).encode()
