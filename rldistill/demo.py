@@ -92,9 +92,8 @@ class Preset:
 PRESETS = {
     "default": Preset(),
     "quick": Preset(n_train=150, n_eval=12, n_ood=12, sft_tokens=40_000, sft_batch_size=16, answer_only_batch_size=16,
-                    grpo_tokens=4_000,
-                    grpo_min_steps=2, grpo_prompts_per_step=2, grpo_num_generations=4, grpo_max_completion_length=48,
-                    eval_max_new_tokens=48, eval_batch_size=32, budgets=(8, 32)),
+                    grpo_tokens=4_000, grpo_min_steps=2, grpo_prompts_per_step=2, grpo_num_generations=4,
+                    grpo_max_completion_length=48, eval_max_new_tokens=48, eval_batch_size=32, budgets=(8, 32)),
 }
 
 

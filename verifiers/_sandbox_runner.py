@@ -353,11 +353,15 @@ def _tmp_dirty(fresh):
 
 
 def _kill_all(ns, pgid):
-    """After a run (or a stdio case): kill and reap every process but S."""
+    """After a run (S) or a stdio case (U): kill and reap every other process of ours.
+
+    In the namespace ``kill(-1)`` reaches every process the caller may signal but itself and PID 1;
+    without one, the run's (or case's) process group ``pgid``.
+    """
     if ns:
         try:
-            os.kill(-1, signal.SIGKILL)  # from PID 1: every other process of the namespace
-        except ProcessLookupError:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
             pass
     else:
         try:
@@ -463,19 +467,7 @@ def _serve_cases(req, sock, err_w, ns):
                 break
             except InterruptedError:
                 continue
-        # What the case left behind does not see the next case: in the namespace, every other
-        # process of ours (kill(-1) spares PID 1 and the caller); else the case's process group.
-        try:
-            os.kill(-1, signal.SIGKILL) if ns else os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        while True:
-            try:
-                os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
+        _kill_all(ns, pid)  # what the case left behind does not see the next case
         send_frame(sock, {"status": os.waitstatus_to_exitcode(status)})
 
 
