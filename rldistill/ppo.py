@@ -12,17 +12,21 @@ TRL 1.16 no longer has a PPOTrainer, so this is our own loop, one readable file.
    keyword arguments, ``trainer_state``, ``log_metric``), weighted by ``reward_weights``;
 3. one no-grad pass for the rollout's log-probs (policy), values (critic) and the frozen reference's log-probs;
    per-token reward = ``-kl_coef * KL`` plus the score on the last real token; GAE advantages and returns
-   (``rldistill.ppo_core``), advantages whitened over real tokens;
+   (``rldistill.ppo_core``), advantages whitened over real tokens. When a rank's rollouts are one micro-batch of
+   one mini-batch (``fuse_rollout_forward``), the policy's part of that pass is the first update forward instead;
 4. ``ppo_epochs`` passes over ``num_mini_batches`` shuffled mini-batches, each accumulated over micro-batches of
    ``per_device_train_batch_size``: clipped policy loss + ``vf_coef`` * clipped value loss, gradient clipping.
 
 Policy and critic are one module (``PolicyAndValue``) with one optimizer and two parameter groups
 (``learning_rate`` / ``critic_learning_rate``); during ``critic_warmup_steps`` the policy group's learning rate
-is 0 and only the critic learns. Checkpoints (``checkpoint-N/``) hold the HF policy and tokenizer, and
+is 0 and only the critic learns. The critic is a separate model (a copy of the policy, or
+``critic_model_name_or_path``, plus a value head) or, with ``shared_critic``, a value head on the policy's own
+trunk: one pass of one model then gives log-probs and values, and the value loss trains the trunk too. Checkpoints (``checkpoint-N/``) hold the HF policy and tokenizer, and
 ``accelerate/`` with the model, optimizer, scheduler, KL controller and RNG states; ``resume_from_checkpoint``
 (a path, or ``True`` = the last complete checkpoint in ``output_dir``) continues at the same step and data.
 The final policy is saved in ``output_dir`` (loadable by ``AutoModelForCausalLM``), the critic in
-``output_dir/critic`` (``ValueModel.from_pretrained``).
+``output_dir/critic`` (``ValueModel.from_pretrained``); a shared critic's head is ``output_dir/value_head.safetensors``,
+so ``ValueModel.from_pretrained(output_dir)`` rebuilds it.
 
 Left out: PEFT, FSDP, several completions per prompt, reward models, an evaluation loop during training (run
 ``rldistill eval`` on the checkpoints), and global (cross-rank) advantage whitening.
@@ -93,6 +97,12 @@ class PPOConfig(TrainingArguments):
     rollout_forward_batch_size: int | None = field(
         default=None, metadata={"help": "Chunk size of the no-grad rollout passes (None = the whole local batch)."}
     )
+    fuse_rollout_forward: bool = field(
+        default=True,
+        metadata={"help": "When each rank's rollouts are one micro-batch of one mini-batch, take their log-probs and "
+                          "values from the first update pass's forward instead of a separate no-grad pass (the "
+                          "same numbers, one forward fewer per step)."},
+    )
     use_vllm: bool = field(
         default=False,
         metadata={"help": "Generate with vLLM (colocated) when vLLM is installed and CUDA is present; else HF generate."},
@@ -125,7 +135,15 @@ class PPOConfig(TrainingArguments):
     critic_model_name_or_path: str | None = field(
         default=None, metadata={"help": "Critic checkpoint (a causal LM or a saved critic); None = the policy's."}
     )
-    critic_learning_rate: float | None = field(default=None, metadata={"help": "None = learning_rate."})
+    shared_critic: bool = field(
+        default=False,
+        metadata={"help": "Critic = a value head on the policy's own trunk (TRL's old AutoModelForCausalLMWithValueHead) "
+                          "instead of a separate model: half the forward/backward compute and model memory; the "
+                          "value loss (x vf_coef) then trains the policy's trunk too."},
+    )
+    critic_learning_rate: float | None = field(
+        default=None, metadata={"help": "None = learning_rate. With shared_critic it applies to the value head only."}
+    )
     critic_warmup_steps: int = field(default=0, metadata={"help": "First N PPO steps train the critic only."})
 
     # Rewards and logging
@@ -302,7 +320,8 @@ def reference_logprobs(ref, accelerator, batch, temperature):
     )
     n = batch["completion_ids"].size(1)
     with accelerator.autocast():  # the same mixed precision as the prepared policy's forward
-        logits = ref(input_ids=input_ids, attention_mask=attention, position_ids=position_ids, use_cache=False).logits
+        logits = ref(input_ids=input_ids, attention_mask=attention, position_ids=position_ids, use_cache=False,
+                     logits_to_keep=n + 1).logits
     return core.selective_log_softmax(logits[:, -n - 1 : -1] / temperature, batch["completion_ids"])
 
 
@@ -356,14 +375,19 @@ def resolve_resume(value, output_dir) -> str | None:
 
 
 def save_models(model, accelerator, tokenizer, out_dir, with_critic: bool = True):
-    """Policy (+ tokenizer) as a plain HF causal LM in out_dir, the critic in out_dir/critic. All ranks call this."""
+    """Policy (+ tokenizer) as a plain HF causal LM in out_dir, the critic in out_dir/critic (a shared critic's
+    head in out_dir/value_head.safetensors). All ranks call this."""
+    from rldistill.value_head import save_head
+
     state = accelerator.get_state_dict(model)  # gathers ZeRO-3 shards; a collective
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         policy_sd = {k.removeprefix("policy."): v for k, v in state.items() if k.startswith("policy.")}
         unwrapped.policy.save_pretrained(out_dir, state_dict=policy_sd)
         tokenizer.save_pretrained(out_dir)
-        if with_critic:
+        if unwrapped.shared:
+            save_head({k.removeprefix("v_head."): v for k, v in state.items() if k.startswith("v_head.")}, out_dir)
+        elif with_critic:
             critic_sd = {k.removeprefix("critic."): v for k, v in state.items() if k.startswith("critic.")}
             unwrapped.critic.save_pretrained(Path(out_dir) / "critic", state_dict=critic_sd)
     accelerator.wait_for_everyone()
@@ -386,8 +410,10 @@ def save_checkpoint(model, accelerator, tokenizer, args, state: TrainerState, kl
 # ----------------------------------------------------------------------------------------- the loop
 
 
-def rollout(model, ref, accelerator, args, tokenizer, rows, eos_ids, reward_funcs, weights, state, kl_ctl, vllm, metrics):
-    """Generate, score, and compute everything the PPO update needs (no gradients)."""
+def rollout(model, ref, accelerator, args, tokenizer, rows, eos_ids, reward_funcs, weights, state, kl_ctl, vllm, metrics,
+            fused: bool = False):
+    """Generate, score, and compute everything the PPO update needs (no gradients); with ``fused`` all but the
+    policy's log-probs and values, which the update's first forward supplies (``add_advantages``)."""
     device = accelerator.device
     t0 = time.perf_counter()
     prompts = [r["prompt"] for r in rows]
@@ -414,31 +440,45 @@ def rollout(model, ref, accelerator, args, tokenizer, rows, eos_ids, reward_func
     logprobs, values, ref_logprobs = [], [], []
     with torch.no_grad():
         for part in chunks(batch, args.rollout_forward_batch_size):
-            lp, v, _ = policy_value_forward(model, part, args.temperature)
-            logprobs.append(lp)
-            values.append(v)
+            if not fused:  # (fused: the first update pass's forward gives these; see ppo_update)
+                lp, v, _ = policy_value_forward(model, part, args.temperature)
+                logprobs.append(lp)
+                values.append(v)
             ref_logprobs.append(reference_logprobs(ref, accelerator, part, args.temperature))
-    maskf = mask.float()
-    logprobs, values, ref_logprobs = (torch.cat(x) * maskf for x in (logprobs, values, ref_logprobs))
-    kl = core.kl_penalty(logprobs, ref_logprobs, args.kl_estimator) * maskf
-    rewards = core.token_rewards(scores, kl, mask, kl_ctl.value)
-    advantages, returns = core.gae(rewards, values, mask, args.gamma, args.lam)
-    if args.whiten_advantages:
-        advantages = core.masked_whiten(advantages, mask)
-    t3 = time.perf_counter()
-
-    batch.update(logprobs=logprobs, values=values, advantages=advantages, returns=returns)
+    batch.update(scores=scores, ref_logprobs=torch.cat(ref_logprobs) * mask.float())
     info = {
         "prompts": prompts, "completions": texts, "scores": scores, "per_func": per_func, "lengths": lengths,
-        "truncated": truncated, "kl": kl.sum(1), "entropy": -(logprobs.sum(1)),
-        "non_score_reward": (-kl_ctl.value * kl).sum(1), "values": values, "returns": returns, "mask": mask,
-        "timing": {"generate": t1 - t0, "rewards": t2 - t1, "rollout_forward": t3 - t2},
+        "truncated": truncated, "mask": mask,
+        "timing": {"generate": t1 - t0, "rewards": t2 - t1},
     }
+    if not fused:
+        add_advantages(batch, info, torch.cat(logprobs), torch.cat(values), args, kl_ctl.value)
+    info["timing"]["rollout_forward"] = time.perf_counter() - t2
     return batch, info
 
 
-def ppo_update(model, optimizer, accelerator, args, batch, policy_coef: float, metrics):
-    """ppo_epochs x num_mini_batches optimizer steps, each accumulated over micro-batches."""
+def add_advantages(batch, info, logprobs, values, args, kl_coef: float):
+    """Per-token rewards (score on the last real token, ``-kl_coef * KL`` on every one), GAE advantages and
+    returns from the rollout policy's log-probs and values; into ``batch`` for the update, ``info`` for the log."""
+    mask = batch["mask"]
+    maskf = mask.float()
+    logprobs, values = logprobs * maskf, values * maskf
+    kl = core.kl_penalty(logprobs, batch["ref_logprobs"], args.kl_estimator) * maskf
+    rewards = core.token_rewards(batch["scores"], kl, mask, kl_coef)
+    advantages, returns = core.gae(rewards, values, mask, args.gamma, args.lam)
+    if args.whiten_advantages:
+        advantages = core.masked_whiten(advantages, mask)
+    batch.update(logprobs=logprobs, values=values, advantages=advantages, returns=returns)
+    info.update(kl=kl.sum(1), entropy=-(logprobs.sum(1)), non_score_reward=(-kl_coef * kl).sum(1), values=values,
+                returns=returns)
+
+
+def ppo_update(model, optimizer, accelerator, args, batch, policy_coef: float, metrics, fill=None):
+    """ppo_epochs x num_mini_batches optimizer steps, each accumulated over micro-batches.
+
+    ``fill`` (fused steps: the whole batch is one micro-batch of one mini-batch) is called with the first
+    forward's detached log-probs and values, before any weight has moved, and adds the advantages to ``batch``.
+    """
     n = batch["completion_ids"].size(0)
     mini = n // args.num_mini_batches
     micro = args.per_device_train_batch_size
@@ -447,9 +487,14 @@ def ppo_update(model, optimizer, accelerator, args, batch, policy_coef: float, m
         for start in range(0, n, mini):
             for m0 in range(start, start + mini, micro):
                 idx = order[m0 : m0 + micro]
-                mb = {k: v[idx] for k, v in batch.items()}
                 with accelerator.accumulate(model):
-                    logprobs, values, logits = policy_value_forward(model, mb, args.temperature)
+                    if "advantages" not in batch:  # fused: this forward is also the rollout's
+                        logprobs, values, logits = policy_value_forward(model, batch, args.temperature)
+                        fill(logprobs.detach(), values.detach())
+                        mb = batch
+                    else:
+                        mb = {k: v[idx] for k, v in batch.items()}
+                        logprobs, values, logits = policy_value_forward(model, mb, args.temperature)
                     pg = core.clipped_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mb["mask"], args.cliprange)
                     vf = core.clipped_value_loss(values, mb["values"], mb["returns"], mb["mask"], args.cliprange_value)
                     loss = policy_coef * pg.loss + args.vf_coef * vf.loss
@@ -467,11 +512,10 @@ def ppo_update(model, optimizer, accelerator, args, batch, policy_coef: float, m
 
 
 def build_optimizer(model, args):
-    wrapped = model
-    policy, critic = wrapped.policy, wrapped.critic
     groups = [
-        {"params": [p for p in policy.parameters() if p.requires_grad], "lr": args.learning_rate},
-        {"params": [p for p in critic.parameters() if p.requires_grad], "lr": args.critic_learning_rate or args.learning_rate},
+        {"params": [p for p in model.policy.parameters() if p.requires_grad], "lr": args.learning_rate},
+        {"params": [p for p in model.critic_parameters() if p.requires_grad],
+         "lr": args.critic_learning_rate or args.learning_rate},
     ]
     return torch.optim.AdamW(groups, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon,
                              weight_decay=args.weight_decay)
@@ -579,7 +623,7 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
     from rldistill.models import load_model, load_tokenizer
     from rldistill.rewards import reward_funcs_from_args
     from rldistill.sft import load_rows
-    from rldistill.value_head import PolicyAndValue, ValueModel
+    from rldistill.value_head import PolicyAndValue, ValueModel, load_head, new_head
 
     reward_funcs = reward_funcs_from_args(script_args, args)  # bad reward names fail before any model loads
     reward_names = [f.__name__ for f in reward_funcs]
@@ -596,6 +640,9 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
         step_scheduler_with_optimizer=False,
     )
     local, grad_accum = local_sizes(args, accelerator.num_processes)
+    # One micro-batch of one mini-batch: the first update pass sees the rollout's weights and whole batch, so its
+    # forward can stand in for the rollout's no-grad one (same numbers, one forward fewer per step).
+    fused = args.fuse_rollout_forward and args.num_mini_batches == 1 and grad_accum == 1
     ds_plugin = accelerator.state.deepspeed_plugin
     if ds_plugin is not None:
         # Our prompts do not go through a prepared DataLoader, so DeepSpeed's batch keys are set here.
@@ -619,20 +666,31 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
     policy = load_model(name, dtype=dtype, trust_remote_code=args.trust_remote_code, **extra)
     ref = load_model(name, dtype=dtype, trust_remote_code=args.trust_remote_code, **extra)
     ref.eval().requires_grad_(False)
-    critic = ValueModel.from_pretrained(args.critic_model_name_or_path or name, dtype=policy.dtype,
-                                        trust_remote_code=args.trust_remote_code, **extra)
+    if args.shared_critic:
+        critic, v_head = None, new_head(policy.config)
+        # A head saved by an earlier shared-critic run sits next to its policy; start from it when there is one.
+        if not load_head(v_head, args.critic_model_name_or_path or name) and args.critic_model_name_or_path:
+            raise ValueError(f"shared_critic: critic_model_name_or_path={args.critic_model_name_or_path} has no "
+                             "value_head.safetensors (with shared_critic it may only name a saved value head)")
+        v_head.to(policy.dtype)
+    else:
+        v_head = None
+        critic = ValueModel.from_pretrained(args.critic_model_name_or_path or name, dtype=policy.dtype,
+                                            trust_remote_code=args.trust_remote_code, **extra)
     for m in (policy, ref, critic):
-        disable_dropout_in_model(m)  # dropout would make the rollout's log-probs and values noisy targets
+        if m is not None:
+            disable_dropout_in_model(m)  # dropout would make the rollout's log-probs and values noisy targets
     for m in (policy, ref):
         if m.config.pad_token_id is None:
             m.config.pad_token_id = tokenizer.pad_token_id
     if args.activation_checkpointing or args.gradient_checkpointing:  # transformers 5 renamed the field
         ckpt_kwargs = args.activation_checkpointing_kwargs or args.gradient_checkpointing_kwargs
         policy.gradient_checkpointing_enable(ckpt_kwargs)
-        critic.gradient_checkpointing_enable(ckpt_kwargs)
+        if critic is not None:
+            critic.gradient_checkpointing_enable(ckpt_kwargs)
     eos_ids = sorted({tokenizer.eos_token_id, *_as_list(policy.generation_config.eos_token_id)} - {None})
 
-    model = PolicyAndValue(policy, critic)
+    model = PolicyAndValue(policy, critic=critic, v_head=v_head)
     optimizer = build_optimizer(model, args)
     model, optimizer = accelerator.prepare(model, optimizer)
     scheduler = build_scheduler(optimizer, args, max_steps)
@@ -674,11 +732,12 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
         if vllm is not None:
             vllm.sync_weights()
         batch, info = rollout(model, ref, accelerator, args, tokenizer, [rows[i] for i in idx], eos_ids,
-                              reward_funcs, weights, state, kl_ctl, vllm, metrics)
+                              reward_funcs, weights, state, kl_ctl, vllm, metrics, fused)
         t1 = time.perf_counter()
         info["lrs"] = [group["lr"] for group in optimizer.param_groups]  # the rates this step's updates use
         policy_coef = 0.0 if state.global_step < args.critic_warmup_steps else 1.0
-        ppo_update(model, optimizer, accelerator, args, batch, policy_coef, metrics)
+        fill = (lambda lp, v: add_advantages(batch, info, lp, v, args, kl_ctl.value)) if fused else None  # noqa: E731
+        ppo_update(model, optimizer, accelerator, args, batch, policy_coef, metrics, fill)
         info["timing"]["update"] = time.perf_counter() - t1
         scheduler.step()
         mean_kl = accelerator.gather(info["kl"].float()).mean().item()
