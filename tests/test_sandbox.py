@@ -427,3 +427,30 @@ def test_stdio_program_cannot_flood_or_hang(tmp_path):
         verdict = program(code, ans)
         assert verdict.score == 0.0, (code, verdict)
         assert time.monotonic() - t0 < LIMIT + GRACE
+
+
+@NS
+def test_runs_in_flight_together_cannot_reach_each_other_over_abstract_sockets():
+    """Two runs at once (two slots): an abstract Unix socket bound by one is invisible to the other, since each
+    run has its own network namespace (abstract socket names are scoped to it)."""
+    spec = {"kind": "asserts", "expected": 1, "entry_point": "f", "tests": ["assert f(1) == 2"]}
+    name = "rldistill-probe-%d" % os.getpid()
+    listen = (
+        "import socket, time\ns = socket.socket(socket.AF_UNIX)\n"
+        f"s.bind('\\0{name}')\ns.listen(1)\ns.settimeout(2.5)\n"
+        "try:\n    s.accept()\n    print('reached', flush=True)\nexcept socket.timeout:\n    print('alone', flush=True)\n"
+        + HONEST
+    )
+    connect = (
+        "import socket, time\ntime.sleep(0.5)\nc = socket.socket(socket.AF_UNIX)\n"
+        f"try:\n    c.connect('\\0{name}')\n    print('connected', flush=True)\n"
+        "except OSError as e:\n    print(type(e).__name__, flush=True)\n" + HONEST
+    )
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("listen", sandbox.run(listen, spec, limits=sandbox.Limits(timeout=5))))
+    t.start()
+    out["connect"] = sandbox.run(connect, spec, limits=sandbox.Limits(timeout=5))
+    t.join()
+    assert out["listen"].slot != out["connect"].slot
+    assert out["connect"].stdout == b"ConnectionRefusedError\n", out["connect"]
+    assert out["listen"].stdout == b"alone\n", out["listen"]

@@ -19,7 +19,7 @@ two long-lived processes, both children of the zygote:
 - ``S``, cloned into a fresh PID and mount namespace (its PID 1), with a
   private tmpfs on /tmp. ``S`` keeps the namespace's privileges, never runs
   the user's code and never sees a test. It forks ``U``, the next run's
-  process, and waits. ``U`` (still trusted) enters a fresh IPC namespace,
+  process, and waits. ``U`` (still trusted) enters fresh IPC and network namespaces,
   hands the harness one end of a new socket and the parent the end of
   another, closes S's sockets, and drops to uid 1000 in its own session,
   without capabilities, with ``no_new_privs``; then it waits. The parent
@@ -418,7 +418,10 @@ def _user_main(p_sock, h_sock, s_pid, ns):
     _die_with_parent(s_pid if not ns else 1)
     _name("sandbox-ready")
     if ns:
-        _unshare(CLONE_NEWIPC)  # System V and POSIX IPC objects of one run never reach the next
+        # System V and POSIX IPC objects of one run never reach the next; nor do abstract Unix sockets reach
+        # another run in flight (their names are scoped to the network namespace; its loopback stays down).
+        # U is forked before its run is asked for, so neither namespace costs the run any time.
+        _unshare(CLONE_NEWIPC | CLONE_NEWNET)
     p_end, u_hand = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     h_end, u_rpc = socket.socketpair()
     socket.send_fds(h_sock, [b"rpc"], [h_end.fileno()])  # H first: it pairs it with the next request

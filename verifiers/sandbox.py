@@ -43,8 +43,7 @@ Isolation levels (``isolation_level()``, logged once at start):
 Not covered at any level: kernel exploits and side channels; denial of service
 through the shared CPU (runs are limited in time, not in share); reading world-
 readable files of the Python installation and shared libraries (they are bound
-read-only so that Python works); the user's code seeing its own inputs; runs in
-flight at the same time sharing the network namespace (abstract Unix sockets).
+read-only so that Python works); the user's code seeing its own inputs.
 Tests run in the harness with a fresh namespace per run but the same process
 (and no writable file system); they are trusted code.
 
