@@ -13,7 +13,8 @@ TRL 1.16 no longer has a PPOTrainer, so this is our own loop, one readable file.
 3. one no-grad pass for the rollout's log-probs (policy), values (critic) and the frozen reference's log-probs;
    per-token reward = ``-kl_coef * KL`` plus the score on the last real token; GAE advantages and returns
    (``rldistill.ppo_core``), advantages whitened over real tokens. When a rank's rollouts are one micro-batch of
-   one mini-batch (``fuse_rollout_forward``), the policy's part of that pass is the first update forward instead;
+   one mini-batch (``fuse_rollout_forward``), the policy's part of that pass is the first update forward instead
+   (timed as update, not rollout);
 4. ``ppo_epochs`` passes over ``num_mini_batches`` shuffled mini-batches, each accumulated over micro-batches of
    ``per_device_train_batch_size``: clipped policy loss + ``vf_coef`` * clipped value loss, gradient clipping.
 
@@ -21,8 +22,9 @@ Policy and critic are one module (``PolicyAndValue``) with one optimizer and two
 (``learning_rate`` / ``critic_learning_rate``); during ``critic_warmup_steps`` the policy group's learning rate
 is 0 and only the critic learns. The critic is a separate model (a copy of the policy, or
 ``critic_model_name_or_path``, plus a value head) or, with ``shared_critic``, a value head on the policy's own
-trunk: one pass of one model then gives log-probs and values, and the value loss trains the trunk too. Checkpoints (``checkpoint-N/``) hold the HF policy and tokenizer, and
-``accelerate/`` with the model, optimizer, scheduler, KL controller and RNG states; ``resume_from_checkpoint``
+trunk: one pass of one model then gives log-probs and values, and the value loss trains the trunk too.
+Checkpoints (``checkpoint-N/``) hold the HF policy and tokenizer, and ``accelerate/`` with the model, optimizer,
+scheduler, KL controller and RNG states; ``resume_from_checkpoint``
 (a path, or ``True`` = the last complete checkpoint in ``output_dir``) continues at the same step and data.
 The final policy is saved in ``output_dir`` (loadable by ``AutoModelForCausalLM``), the critic in
 ``output_dir/critic`` (``ValueModel.from_pretrained``); a shared critic's head is ``output_dir/value_head.safetensors``,
