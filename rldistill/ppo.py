@@ -12,9 +12,9 @@ TRL 1.16 no longer has a PPOTrainer, so this is our own loop, one readable file.
    keyword arguments, ``trainer_state``, ``log_metric``), weighted by ``reward_weights``;
 3. one no-grad pass for the rollout's log-probs (policy), values (critic) and the frozen reference's log-probs;
    per-token reward = ``-kl_coef * KL`` plus the score on the last real token; GAE advantages and returns
-   (``rldistill.ppo_core``), advantages whitened over real tokens. When a rank's rollouts are one micro-batch of
-   one mini-batch (``fuse_rollout_forward``), the policy's part of that pass is the first update forward instead
-   (timed as update, not rollout);
+   (``rldistill.ppo_core``), advantages whitened over the real tokens of every rank's rollouts together. When
+   a rank's rollouts are one micro-batch of one mini-batch (``fuse_rollout_forward``), the policy's part of that
+   pass is the first update forward instead (timed as update, not rollout);
 4. ``ppo_epochs`` passes over ``num_mini_batches`` shuffled mini-batches, each accumulated over micro-batches of
    ``per_device_train_batch_size``: clipped policy loss + ``vf_coef`` * clipped value loss, gradient clipping.
 
@@ -31,7 +31,7 @@ The final policy is saved in ``output_dir`` (loadable by ``AutoModelForCausalLM`
 so ``ValueModel.from_pretrained(output_dir)`` rebuilds it.
 
 Left out: PEFT, FSDP, several completions per prompt, reward models, an evaluation loop during training (run
-``rldistill eval`` on the checkpoints), and global (cross-rank) advantage whitening.
+``rldistill eval`` on the checkpoints).
 """
 
 from __future__ import annotations
@@ -128,7 +128,9 @@ class PPOConfig(TrainingArguments):
         default=None, metadata={"help": "Adaptive KL: target KL per sequence (None = fixed kl_coef)."}
     )
     kl_horizon: int = field(default=10000, metadata={"help": "Adaptive KL horizon, in rollouts."})
-    whiten_advantages: bool = field(default=True, metadata={"help": "Whiten advantages over real tokens."})
+    whiten_advantages: bool = field(
+        default=True, metadata={"help": "Whiten advantages over the real tokens of all processes' rollouts."}
+    )
     missing_eos_penalty: float | None = field(
         default=None, metadata={"help": "Subtracted from the score of a completion that hit max_completion_length."}
     )
@@ -454,14 +456,22 @@ def rollout(model, ref, accelerator, args, tokenizer, rows, eos_ids, reward_func
         "timing": {"generate": t1 - t0, "rewards": t2 - t1},
     }
     if not fused:
-        add_advantages(batch, info, torch.cat(logprobs), torch.cat(values), args, kl_ctl.value)
+        add_advantages(batch, info, torch.cat(logprobs), torch.cat(values), args, kl_ctl.value, all_sum(accelerator))
     info["timing"]["rollout_forward"] = time.perf_counter() - t2
     return batch, info
 
 
-def add_advantages(batch, info, logprobs, values, args, kl_coef: float):
+def all_sum(accelerator):
+    """A function summing a tensor over processes, or None in a single process."""
+    if accelerator.num_processes == 1:
+        return None
+    return lambda t: accelerator.reduce(t, reduction="sum")
+
+
+def add_advantages(batch, info, logprobs, values, args, kl_coef: float, sum_over_ranks=None):
     """Per-token rewards (score on the last real token, ``-kl_coef * KL`` on every one), GAE advantages and
-    returns from the rollout policy's log-probs and values; into ``batch`` for the update, ``info`` for the log."""
+    returns from the rollout policy's log-probs and values; into ``batch`` for the update, ``info`` for the log.
+    Advantages are whitened with the statistics of all ranks' rollouts together (``sum_over_ranks``)."""
     mask = batch["mask"]
     maskf = mask.float()
     logprobs, values = logprobs * maskf, values * maskf
@@ -469,7 +479,7 @@ def add_advantages(batch, info, logprobs, values, args, kl_coef: float):
     rewards = core.token_rewards(batch["scores"], kl, mask, kl_coef)
     advantages, returns = core.gae(rewards, values, mask, args.gamma, args.lam)
     if args.whiten_advantages:
-        advantages = core.masked_whiten(advantages, mask)
+        advantages = core.masked_whiten(advantages, mask, all_sum=sum_over_ranks)
     batch.update(logprobs=logprobs, values=values, advantages=advantages, returns=returns)
     info.update(kl=kl.sum(1), entropy=-(logprobs.sum(1)), non_score_reward=(-kl_coef * kl).sum(1), values=values,
                 returns=returns)
@@ -738,7 +748,8 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
         t1 = time.perf_counter()
         info["lrs"] = [group["lr"] for group in optimizer.param_groups]  # the rates this step's updates use
         policy_coef = 0.0 if state.global_step < args.critic_warmup_steps else 1.0
-        fill = (lambda lp, v: add_advantages(batch, info, lp, v, args, kl_ctl.value)) if fused else None  # noqa: E731
+        fill = (lambda lp, v: add_advantages(batch, info, lp, v, args, kl_ctl.value, all_sum(accelerator))  # noqa: E731
+                if fused else None)
         ppo_update(model, optimizer, accelerator, args, batch, policy_coef, metrics, fill)
         info["timing"]["update"] = time.perf_counter() - t1
         scheduler.step()

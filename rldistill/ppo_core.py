@@ -53,13 +53,23 @@ def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) -> to
     return var
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8,
+                  all_sum=None) -> torch.Tensor:
     """Normalise ``x`` to unit variance (and zero mean if ``shift_mean``) using masked statistics only.
 
     Padding never enters the statistics and comes back as 0, so a padded token can
-    never receive a gradient through an advantage.
+    never receive a gradient through an advantage. ``all_sum`` (a function that sums a
+    tensor over processes, e.g. ``lambda t: accelerator.reduce(t, "sum")``) makes the
+    statistics those of every process's batch together, as if one process held them all.
     """
-    mean, var = masked_mean(x, mask), masked_var(x, mask)
+    if all_sum is None:
+        mean, var = masked_mean(x, mask), masked_var(x, mask)
+    else:
+        m = mask.to(x.dtype)
+        total, n = all_sum(torch.stack([(x * m).sum(), m.sum()]))
+        mean = total / n.clamp(min=1.0)
+        squares = all_sum(((x - mean) ** 2 * m).sum())
+        var = squares / (n - 1) if n >= 2 else torch.zeros((), dtype=x.dtype, device=x.device)  # Bessel, as above
     out = (x - mean) * torch.rsqrt(var + eps)
     if not shift_mean:
         out = out + mean

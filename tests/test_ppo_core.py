@@ -187,6 +187,20 @@ def test_masked_whiten_without_mean_shift_keeps_the_mean():
     torch.testing.assert_close(masked_whiten(x, mask, shift_mean=False), t([[3.0, 4.0, 5.0, 0.0]]), atol=1e-6, rtol=0)
 
 
+def test_whitening_over_ranks_equals_whitening_all_rollouts_in_one_process():
+    """Rank 0 holds rows 0-2, rank 1 rows 3-5; with ``all_sum`` (here: add rank 1's share of each sum) rank 0's
+    whitened advantages are those of whitening all six rows at once."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    mask = (torch.rand(6, 5, generator=g) < 0.7).long()
+    mask[:, 0] = 1
+    whole = masked_whiten(x, mask)
+    x1, m1, mean = x[3:], mask[3:].double(), masked_mean(x, mask)
+    rank1 = iter([torch.stack([(x1 * m1).sum(), m1.sum()]), ((x1 - mean) ** 2 * m1).sum()])
+    torch.testing.assert_close(masked_whiten(x[:3], mask[:3], all_sum=lambda v: v + next(rank1)), whole[:3])
+    assert not torch.allclose(masked_whiten(x[:3], mask[:3]), whole[:3])  # local statistics differ
+
+
 def test_masked_statistics_hand_computed():
     x, mask = t([[2.0, 4.0, GARBAGE]]), t([[1, 1, 0]])
     assert masked_mean(x, mask).item() == 3.0
