@@ -128,6 +128,34 @@ def test_bad_answers_cannot_be_judged(answer):
     assert v.score is None and v.reason.startswith("parse_error")
 
 
+def test_answers_are_never_parsed_by_two_threads_at_once(monkeypatch):
+    """CPython 3.11's ast.parse races when threads parse at once (CI saw "SystemError: AST constructor recursion
+    depth mismatch" scoring HumanEval from threads): the verifier serialises its parses."""
+    import ast
+    import time
+
+    real, inside, most = ast.parse, [0], [0]
+    lock = threading.Lock()
+
+    def watched(*args, **kwargs):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.002)  # releases the GIL: an unserialised caller would get in here
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(ast, "parse", watched)
+    tests = "def check(candidate):\n    assert candidate(1) == 2\n"
+    threads = [threading.Thread(target=lambda: [_test_units(tests) for _ in range(10)]) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert most[0] == 1
+
+
 def test_registry_and_timeout_attribute():
     fn = get_verifier("program")
     assert fn is program

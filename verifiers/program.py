@@ -43,6 +43,7 @@ import ast
 import functools
 import json
 import re
+import threading
 
 from verifiers import sandbox
 from verifiers.registry import Verdict, register
@@ -51,6 +52,17 @@ DEFAULT_TIMEOUT = 10.0  # seconds of wall clock per run (load + every test)
 MAX_TIMEOUT = 60.0  # a row may ask for more than the default, up to this
 POOL_GRACE = 5.0  # the pool's limit is the run's plus this (zygote start, kill, teardown)
 MAX_CODE = 100_000  # bytes of code + set-up: the request travels as one socket datagram
+
+# ast.parse is not thread-safe in CPython 3.11 (the AST constructor's recursion counter is shared by threads;
+# CPython gh-106905): two threads parsing at once can raise "SystemError: AST constructor recursion depth
+# mismatch", which CI hit scoring HumanEval from several threads. Parsing is rare (answers are cached), so one lock.
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(src: str) -> ast.Module:
+    with _PARSE_LOCK:
+        return ast.parse(src)
+
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 _OPEN_FENCE = re.compile(r"```[^\n`]*\n")
@@ -86,12 +98,12 @@ def _test_units(tests) -> tuple[str, list[str], str]:
         joined = "\n".join(tests)
         if "def check" not in joined:
             for t in tests:
-                ast.parse(t)
+                _parse(t)
             return "asserts", tests, ""
         tests = joined
     if not isinstance(tests, str):
         raise ValueError("tests must be a string or a list of strings")
-    tree = ast.parse(tests)
+    tree = _parse(tests)
     if any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
         # HumanEval: keep the definitions, drop a trailing `check(...)` call; we call it ourselves.
         body = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
@@ -114,7 +126,7 @@ def _called_first(units: list[str]) -> str:
     """The function every test calls first (MBPP names no entry point), or ""."""
     names = set()
     for src in units:
-        calls = [n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        calls = [n for n in ast.walk(_parse(src)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
         names.add(calls[0].func.id if calls else "")
     return names.pop() if len(names) == 1 else ""
 
