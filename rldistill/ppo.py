@@ -500,10 +500,10 @@ def ppo_update(model, optimizer, accelerator, args, batch, policy_coef: float, m
             for m0 in range(start, start + mini, micro):
                 idx = order[m0 : m0 + micro]
                 with accelerator.accumulate(model):
-                    if "advantages" not in batch:  # fused: this forward is also the rollout's
+                    if fill is not None:  # fused: this first forward is also the rollout's
                         logprobs, values, logits = policy_value_forward(model, batch, args.temperature)
                         fill(logprobs.detach(), values.detach())
-                        mb = batch
+                        fill, mb = None, batch
                     else:
                         mb = {k: v[idx] for k, v in batch.items()}
                         logprobs, values, logits = policy_value_forward(model, mb, args.temperature)

@@ -62,14 +62,12 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, 
     tensor over processes, e.g. ``lambda t: accelerator.reduce(t, "sum")``) makes the
     statistics those of every process's batch together, as if one process held them all.
     """
-    if all_sum is None:
-        mean, var = masked_mean(x, mask), masked_var(x, mask)
-    else:
-        m = mask.to(x.dtype)
-        total, n = all_sum(torch.stack([(x * m).sum(), m.sum()]))
-        mean = total / n.clamp(min=1.0)
-        squares = all_sum(((x - mean) ** 2 * m).sum())
-        var = squares / (n - 1) if n >= 2 else torch.zeros((), dtype=x.dtype, device=x.device)  # Bessel, as above
+    all_sum = all_sum or (lambda t: t)
+    m = mask.to(x.dtype)
+    total, n = all_sum(torch.stack([(x * m).sum(), m.sum()]))
+    mean = total / n.clamp(min=1.0)
+    squares = all_sum(((x - mean) ** 2 * m).sum())
+    var = squares / (n - 1) if n >= 2 else torch.zeros((), dtype=x.dtype, device=x.device)  # Bessel, as masked_var
     out = (x - mean) * torch.rsqrt(var + eps)
     if not shift_mean:
         out = out + mean

@@ -29,20 +29,20 @@ import argparse
 import ast
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = (ROOT / "configs/recipes/tiny/ppo.yaml").read_text()
+RECIPE = yaml.safe_load((ROOT / "configs/recipes/tiny/ppo.yaml").read_text())
 
 
 def recipe_value(field: str) -> str:
-    found = re.search(rf"^{field}:\s*(\S+)", RECIPE, re.M)
-    return found.group(1) if found else "(default)"
+    return str(RECIPE.get(field, "(default)"))
 
 
 def overrides(spec: str) -> list[str]:
