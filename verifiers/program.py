@@ -3,14 +3,19 @@
 ``answer`` is JSON, one of:
 
 - function tasks: ``{"tests": ..., "entry_point": "f"}``. ``tests`` is Python
-  source: a list of statements (MBPP's ``test_list``; one test each), a string
-  of top-level asserts (each top-level statement containing an assert is one
-  test; statements before it are its set-up), or HumanEval's ``test`` field as
-  shipped, which defines ``check(candidate)``: then ``check`` is called once on
-  the entry point and is one test. Without ``entry_point``, it is the function
-  every test calls first. Only the entry point may shadow a builtin the tests
-  use (``abs``, ``isinstance``); the harness's builtins win for other names. Optional ``"setup"`` (MBPP's
-  ``test_setup_code``) runs after the code, in the code's process.
+  source, a string or a list of strings (joined), in any of the formats of
+  ``verifiers.program_tests``: plain asserts (each top-level statement holding
+  an assert is one test; MBPP's ``test_list``), HumanEval's ``check(candidate)``
+  (one test), pytest-style ``test_*`` functions and ``Test*`` classes (one test
+  per function, method and literal parametrize case), ``unittest.TestCase``
+  classes (one test per ``test*`` method), and ``if __name__ == "__main__":``
+  blocks (read as top-level code; ``unittest.main()`` and the like dropped).
+  Without ``entry_point``, it is the function every assert calls first. Only
+  the entry point may shadow a builtin the tests use (``abs``, ``isinstance``);
+  the harness's builtins win for other names. Optional ``"setup"`` (MBPP's
+  ``test_setup_code``) runs after the code, in the code's process. An MBPP row's
+  own fields (``test_list``, ``challenge_test_list``, ``test_setup_code``) and a
+  HumanEval row's ``test`` are read too.
 - stdin/stdout tasks: ``{"inputs": [...], "outputs": [...]}``; each case is one
   fresh process; a case passes when it exits 0 and its stdout equals the
   output up to trailing whitespace on each line and trailing blank lines.
@@ -21,31 +26,41 @@ counts, since generations get cut off), or the whole completion when it has
 none. Score: the fraction of tests passed (``program``), or 1/0
 (``program_strict``, or the row's ``all_or_nothing``). Reasons: ``ok``,
 ``wrong_output``, ``runtime_error`` (the code does not load), ``timeout``,
-``no_code``; ``score=None`` with ``parse_error`` (a bad answer) or
-``sandbox_error``.
+``no_code``; ``score=None`` with ``parse_error`` (a bad answer),
+``sandbox_error``, ``no_tests_run`` (the tests hold no test the harness can
+run, or none of them ran: all skipped, a fixture it lacks, a module the sandbox
+lacks) or ``tests_not_run`` (fewer ran than the source holds): a run that
+executes no test, or not all of them, is never a pass. ``detail`` says how many
+tests ran and passed.
 
 The verdict is decided here, outside the sandbox, from the harness's records:
-their nonce, their count (equal to the number of tests counted here), and for
-stdio the outputs, which never enter the sandbox. Exit codes and printed
-markers are never read. Isolation and what it leaves open: ``verifiers.sandbox``.
+their nonce, their count (equal to the number of tests counted here), whether
+each ran, and for stdio the outputs, which never enter the sandbox. Exit codes
+and printed markers are never read. Isolation and what it leaves open:
+``verifiers.sandbox``.
 
 >>> import json
 >>> ans = json.dumps({"tests": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], "entry_point": "add"})
 >>> program("```python\\ndef add(a, b):\\n    return a + b\\n```", ans)
-Verdict(score=1.0, reason='ok')
->>> program("def add(a, b):\\n    return 3", ans)
-Verdict(score=0.5, reason='wrong_output')
+Verdict(score=1.0, reason='ok', detail='2 of 2 tests ran; 2 passed')
+>>> program("def add(a, b):\\n    return 3", ans).score
+0.5
+>>> pytest_style = json.dumps({"tests": "def test_add():\\n    assert add(1, 2) == 3\\n"})
+>>> program("def add(a, b):\\n    return a - b", pytest_style)
+Verdict(score=0.0, reason='wrong_output', detail='1 of 1 tests ran; 0 passed')
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import json
 import re
 import threading
 
 from verifiers import sandbox
+from verifiers.program_tests import plan_tests
 from verifiers.registry import Verdict, register
 
 DEFAULT_TIMEOUT = 10.0  # seconds of wall clock per run (load + every test)
@@ -89,45 +104,35 @@ def extract_code(completion: str) -> str:
     return completion if last_close < 0 else completion.replace("```", "")
 
 
-def _test_units(tests) -> tuple[str, list[str], str]:
-    """(kind, tests, prelude): split test source into counted units, parsed here (never run)."""
+def _test_plan(tests) -> dict:
+    """The counted plan of ``tests`` (``verifiers.program_tests``), parsed here, never run here."""
     if isinstance(tests, list):
         if not all(isinstance(t, str) for t in tests):
             raise ValueError("tests must be strings")
-        tests = [t for t in tests if t.strip()]
-        joined = "\n".join(tests)
-        if "def check" not in joined:
-            for t in tests:
-                _parse(t)
-            return "asserts", tests, ""
-        tests = joined
+        for t in tests:
+            _parse(t)  # a broken test is named as such, not as a broken join
+        tests = "\n".join(t for t in tests if t.strip())
     if not isinstance(tests, str):
         raise ValueError("tests must be a string or a list of strings")
-    tree = _parse(tests)
-    if any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
-        # HumanEval: keep the definitions, drop a trailing `check(...)` call; we call it ourselves.
-        body = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
-                                             and getattr(n.value.func, "id", None) == "check")]
-        return "check", [], ast.unparse(ast.Module(body=body, type_ignores=[]))
-    units, pending = [], []
-    for node in tree.body:
-        pending.append(ast.get_source_segment(tests, node) or ast.unparse(node))
-        if any(isinstance(n, ast.Assert) for n in ast.walk(node)):
-            units.append("\n".join(pending))
-            pending = []
-    if pending and not units:
-        units.append("\n".join(pending))
-    elif pending:
-        units[-1] += "\n" + "\n".join(pending)
-    return "asserts", units, ""
+    if not tests.strip():
+        raise ValueError("no tests")
+    return plan_tests(tests, parse=_parse)
 
 
-def _called_first(units: list[str]) -> str:
-    """The function every test calls first (MBPP names no entry point), or ""."""
+def _called_first(units: list) -> str:
+    """The function every assert unit calls first (MBPP names no entry point), or "".
+
+    A builtin counts only where a unit calls nothing else (MBPP task 126's function is ``sum``):
+    else ``assert set(f(x)) == set(y)`` would make ``set`` the entry point, which the code may
+    shadow (``set = lambda *a: 0`` passed such tests).
+    """
     names = set()
     for src in units:
-        calls = [n for n in ast.walk(_parse(src)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-        names.add(calls[0].func.id if calls else "")
+        if isinstance(src, str):
+            calls = [n.func.id for n in ast.walk(_parse(src))
+                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+            own = [c for c in calls if not hasattr(builtins, c)]
+            names.add((own or calls or [""])[0])
     return names.pop() if len(names) == 1 else ""
 
 
@@ -152,17 +157,21 @@ def parse_answer(answer: str) -> dict:
             raise ValueError("inputs and outputs must be equal-length lists of strings")
         return dict(out, mode="stdio", run_spec={"inputs": inputs}, setup="", expected=len(inputs),
                     outputs=tuple(outputs))
-    kind, units, prelude = _test_units(spec["tests"])
-    entry = spec.get("entry_point") or (_called_first(units) if kind == "asserts" else "")
-    if kind == "check" and not entry:
+    if "tests" in spec:
+        tests, setup = spec["tests"], spec.get("setup") or ""
+    elif "test_list" in spec:  # an MBPP row's own fields
+        tests = list(spec["test_list"]) + list(spec.get("challenge_test_list") or [])
+        setup = spec.get("test_setup_code") or ""
+    else:  # a HumanEval row's own field
+        tests, setup = spec["test"], spec.get("setup") or ""
+    plan = _test_plan(tests)
+    entry = spec.get("entry_point") or (_called_first(plan["tests"]) if not plan["check"] else "")
+    if plan["check"] and not entry:
         raise ValueError("HumanEval-style tests need an entry_point")
-    expected = 1 if kind == "check" else len(units)
-    if expected == 0:
-        raise ValueError("no tests")
-    setup = spec.get("setup") or ""
     if not isinstance(setup, str) or not isinstance(entry, str):
         raise ValueError("setup and entry_point must be strings")
-    run_spec = {"kind": kind, "tests": units, "prelude": prelude, "entry_point": entry, "expected": expected}
+    expected = plan["expected"]
+    run_spec = {"tests": plan["tests"], "prelude": plan["prelude"], "entry_point": entry, "expected": expected}
     return dict(out, mode="function", run_spec=run_spec, setup=setup, expected=expected)
 
 
@@ -181,6 +190,9 @@ def check_program(completion: str, answer: str, *, all_or_nothing: bool = False,
         mode, run_spec, setup, expected = p["mode"], p["run_spec"], p["setup"], p["expected"]
     except (ValueError, KeyError, TypeError, SyntaxError, RecursionError, MemoryError) as e:
         return Verdict(None, f"parse_error: {type(e).__name__}")
+    if expected == 0:  # the tests parse, but hold nothing the harness can run and count
+        return Verdict(None, "no_tests_run", "no test found in the tests (no assert, check, test function "
+                                             "or TestCase method)")
     if not isinstance(completion, str):
         return Verdict(0.0, "no_code")
     code = extract_code(completion)
@@ -204,11 +216,17 @@ def check_program(completion: str, answer: str, *, all_or_nothing: bool = False,
                      and _normalise_output(r["out"]) == _normalise_output(want))
     else:
         if all(str(r.get("err", "")).startswith("load_error:") for r in recs):
-            return Verdict(0.0, "runtime_error")
-        passed = sum(1 for r in recs if r.get("ok") is True)
+            return Verdict(0.0, "runtime_error", f"the code does not load ({recs[0]['err'][11:]})")
+        ran = [r for r in recs if r.get("ran") is True]
+        if len(ran) < expected:  # a test that did not run is never a pass, nor a fail: cannot judge
+            why = next(str(r.get("err", ""))[:120] for r in recs if r.get("ran") is not True)
+            return Verdict(None, "tests_not_run" if ran else "no_tests_run",
+                           f"{len(ran)} of {expected} tests ran (first not run: {why})")
+        passed = sum(1 for r in ran if r.get("ok") is True)
+    detail = f"{expected} of {expected} tests ran; {passed} passed"
     if passed == expected:
-        return Verdict(1.0, "ok")
-    return Verdict(0.0 if all_or_nothing else passed / expected, "wrong_output")
+        return Verdict(1.0, "ok", detail)
+    return Verdict(0.0 if all_or_nothing else passed / expected, "wrong_output", detail)
 
 
 @register("program")

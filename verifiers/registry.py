@@ -18,7 +18,7 @@ This module does not run verifiers with time limits: ``verifiers.pool`` does.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Callable
 
@@ -41,10 +41,17 @@ class Verdict:
     example the gold answer itself does not parse). ``reason`` is a short tag:
     ``ok``, ``mismatch``, ``no_answer``, ``timeout``, ``parse_error``,
     ``hedged``, ``runtime_error``, ``wrong_output``, ...
+    ``detail`` is free text for people (e.g. ``"3 of 4 tests ran; 2 passed"``):
+    it is not compared, and shown only when set. Code keys on ``reason``.
     """
 
     score: float | None
     reason: str
+    detail: str = field(default="", compare=False)
+
+    def __repr__(self) -> str:
+        extra = f", detail={self.detail!r}" if self.detail else ""
+        return f"Verdict(score={self.score!r}, reason={self.reason!r}{extra})"
 
     def __post_init__(self):
         if self.score is not None:

@@ -378,9 +378,11 @@ def shutdown() -> None:
 def run(code: str, spec: dict, *, mode: str = "function", setup: str = "", limits: Limits = Limits()) -> RunResult:
     """Run ``code`` against ``spec`` (tests or stdin inputs, read only by the harness).
 
-    ``spec`` for ``mode="function"``: ``{"kind": "asserts"|"check", "tests": [src, ...],
-    "prelude": src, "entry_point": name, "expected": n}``; for ``mode="stdio"``:
-    ``{"inputs": [str, ...]}``. ``setup`` runs in the user's process after ``code``.
+    ``spec`` for ``mode="function"``: ``{"tests": [...], "prelude": src, "entry_point": name,
+    "expected": n}``, a plan of ``verifiers.program_tests`` (each test an assert unit's source or
+    a dict: ``check``, a pytest-style ``fn``/``cls``, a unittest ``case``); each record says whether
+    its test ran (``ran``) and passed (``ok``). For ``mode="stdio"``: ``{"inputs": [str, ...]}``.
+    ``setup`` runs in the user's process after ``code``.
     """
     t0 = time.monotonic()
     z = _zygote()
