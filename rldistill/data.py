@@ -303,7 +303,9 @@ def load_traces(source, *, split: str = "train", columns: dict | None = None, ve
     present = set().union(*(r.keys() for r in rows))
     cols = _resolve_columns(present, columns, where)
     for field in require:
-        if cols.get(field) is None:
+        # GSM8K-style rows have no completion column: the worked solution before `#### N` in the answer is one.
+        derived = field == "completion" and cols.get("answer") is not None
+        if cols.get(field) is None and not derived:
             raise DataError(where, f"missing required column; looked for {list(ALIASES[field])}, "
                                    f"columns that exist: {sorted(present)}", field=field)
     stem = Path(where).name.split(".")[0] if not where.startswith("<") else "row"
@@ -313,7 +315,8 @@ def load_traces(source, *, split: str = "train", columns: dict | None = None, ve
         m = _map_row(r, i, line, cols, verifier, stem, where)
         for field in require:
             if m[field] in (None, "", []):
-                raise DataError(where, "missing or empty value", line=line, field=cols[field], row=None if line else i)
+                raise DataError(where, "missing or empty value", line=line, field=cols[field] or field,
+                                row=None if line else i)
         out.append(m)
     if len({isinstance(m["prompt"], str) for m in out if m["prompt"] is not None}) > 1:
         raise DataError(where, "prompts mix strings and chat messages; use one or the other", field=cols["prompt"])

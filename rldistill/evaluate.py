@@ -23,9 +23,13 @@
 Outputs under ``--out``: ``eval.json``, ``report.md``, PNG plots and
 ``generations/<model>/<suite>.jsonl`` (every completion with its verdict).
 
-Generation runs on HF ``generate`` (left padding, KV cache, batches of similar
-prompt lengths), or on vLLM when it is installed and CUDA is present
-(``--backend auto``). Left out: multi-GPU data-parallel evaluation, and
+Prompts go through the model's chat template whenever its tokenizer has one
+(as one user message; ``--no-chat-template`` sends them as plain text, for
+models trained on plain prompts such as the embedded student's recipes).
+Generation is ``rldistill.generation``: continuous batching on the model's own
+forward by default (``stream``), padded HF ``generate`` (``hf``), or vLLM when
+it is installed and CUDA is present (``--backend auto``); a progress bar shows
+the sequences done. Left out: multi-GPU data-parallel evaluation, and
 program suites' per-test breakdown (the program verifier's score is used as is).
 """
 
@@ -34,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -60,7 +63,10 @@ class EvalConfig:
     overlap_n: int = field(default=4, metadata={"help": "word n-gram size for teacher overlap"})
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N rows of each suite"})
     base_suite: str = field(default="eval", metadata={"help": "suite the prompt styles are compared with"})
-    backend: str = field(default="auto", metadata={"help": "auto | hf | vllm"})
+    backend: str = field(default="auto", metadata={"help": "auto | stream | hf | vllm"})
+    chat_template: bool = field(default=True, metadata={
+        "help": "ask string prompts as a user message through the tokenizer's chat template, when it has one"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar while generating"})
     stop_at_answer: bool = field(default=True, metadata={
         "help": "end a completion right after its first complete final answer (\\boxed{...} or a 'Final answer:' line)"})
     seed: int = 0
@@ -121,207 +127,9 @@ def load_suite(path: Path, limit: int | None = None) -> list[dict]:
     return [dict(r) for r in ds]
 
 
-# ---------------------------------------------------------------- generation
-
-
-def prompt_ids(tok, prompt) -> list[int]:
-    """Tokenise a prompt the way TRL's SFT and GRPO trainers do: a list of
-    chat messages goes through the chat template with the generation prompt,
-    a plain string is tokenised as is."""
-    if isinstance(prompt, list):
-        ids = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)
-        return list(ids["input_ids"])
-    return list(tok(prompt)["input_ids"])
-
-
-def _strip(ids: list[int], eos_ids: set[int]) -> tuple[list[int], bool]:
-    """Cut a generated sequence at its first EOS; report whether it stopped."""
-    # HF pads a sequence only after its EOS, so a sequence without EOS ran to
-    # max_new_tokens and every token in it (even one equal to the pad id) is real.
-    for i, t in enumerate(ids):
-        if t in eos_ids:
-            return ids[:i], True
-    return ids, False
-
-
-def answer_end(text: str) -> int | None:
-    """Character offset just past the first complete final answer in ``text``:
-    a brace-balanced ``\\boxed{...}``, or a ``Final answer:`` line ended by a newline.
-
-    >>> answer_end("so 2+3=5\\n\\\\boxed{5} and more")
-    18
-    >>> answer_end("Final answer: 7\\nblah"), answer_end("\\\\boxed{\\\\frac{1}{2")
-    (16, None)
-    """
-    ends = []
-    i = text.find("\\boxed{")
-    if i >= 0:
-        depth = 0
-        for j in range(i + len("\\boxed"), len(text)):
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            if depth == 0:
-                ends.append(j + 1)
-                break
-    m = re.search(r"Final answer:[^\n]*\S[^\n]*\n", text)
-    if m:
-        ends.append(m.end())
-    return min(ends) if ends else None
-
-
-def cut_at_answer(ids: list[int], decode) -> list[int]:
-    """The shortest prefix of ``ids`` whose text holds the whole first final answer (``ids`` if none)."""
-    end = answer_end(decode(ids))
-    if end is None:
-        return ids
-    lo, hi = 1, len(ids)  # smallest k with answer_end(decode(ids[:k])) == end
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if answer_end(decode(ids[:mid])) == end:
-            hi = mid
-        else:
-            lo = mid + 1
-    return ids[:lo]
-
-
-class AnswerStop:
-    """HF ``StoppingCriteria``: a row is done once its completion holds a complete final answer.
-
-    Only rows whose newest token can close an answer (holds ``}`` or a newline)
-    are decoded, so the check is cheap.
-    """
-
-    def __init__(self, tok, prompt_width: int):
-        self.tok, self.width = tok, prompt_width
-        vocab = tok.convert_ids_to_tokens(list(range(len(tok))))
-        self.closers = {i for i, t in enumerate(vocab)
-                        if t is not None and ("}" in tok.convert_tokens_to_string([t]) or
-                                              "\n" in tok.convert_tokens_to_string([t]))}
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        last = input_ids[:, -1].tolist()
-        for row, t in enumerate(last):
-            if t in self.closers:
-                text = self.tok.decode(input_ids[row, self.width:].tolist(), skip_special_tokens=True)
-                done[row] = answer_end(text) is not None
-        return done
-
-
-def _eos_ids(model, tok) -> set[int]:
-    eos = model.generation_config.eos_token_id if model.generation_config is not None else None
-    eos = eos if eos is not None else tok.eos_token_id
-    return set(eos if isinstance(eos, list) else [eos]) - {None}
-
-
-def hf_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int, temperature: float = 0.0,
-                top_p: float = 1.0, n: int = 1, batch_size: int = 32, seed: int = 0, stop_at_answer: bool = False):
-    """Batched ``model.generate``: returns, per prompt, ``n`` (ids, finished) pairs.
-
-    Prompts are sorted by length so that a batch holds similar lengths (less
-    padding), longest first so that running out of memory happens at once.
-    """
-    import torch
-
-    eos = _eos_ids(model, tok)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else next(iter(eos))
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    out: list = [None] * len(prompts)
-    torch.manual_seed(seed)
-    per_batch = max(1, batch_size // max(1, n)) if n > 1 else batch_size
-    model.eval()
-    for start in range(0, len(order), per_batch):
-        idx = order[start : start + per_batch]
-        width = max(len(prompts[i]) for i in idx)
-        input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        attn = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):  # left padding: the last prompt token sits at the same position for all rows
-            p = prompts[i]
-            input_ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-            attn[row, width - len(p) :] = 1
-        kw = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
-        if stop_at_answer:
-            from transformers import StoppingCriteriaList
-
-            kw["stopping_criteria"] = StoppingCriteriaList([AnswerStop(tok, width)])
-        with torch.inference_mode():
-            gen = model.generate(
-                input_ids=input_ids, attention_mask=attn, max_new_tokens=max_new_tokens,
-                num_return_sequences=n, pad_token_id=pad, eos_token_id=sorted(eos), use_cache=True,
-                top_k=None, **kw,
-            )
-        gen = gen[:, width:].tolist()
-        for row, i in enumerate(idx):
-            out[i] = [_strip(gen[row * n + j], eos) for j in range(n)]
-            if stop_at_answer:  # rows stopped by AnswerStop are padded after the answer, not ended by EOS
-                out[i] = [_answer_stop(ids, fin, tok) for ids, fin in out[i]]
-    return out
-
-
-def _answer_stop(ids: list[int], finished: bool, tok) -> tuple[list[int], bool]:
-    """Cut at the first complete final answer; a completion that holds one counts as finished."""
-    decode = lambda x: tok.decode(x, skip_special_tokens=True)  # noqa: E731
-    if answer_end(decode(ids)) is None:
-        return ids, finished
-    return cut_at_answer(ids, decode), True
-
-
-def vllm_available() -> bool:
-    try:
-        import torch
-        import vllm  # noqa: F401
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
-def vllm_generate(llm, prompts: list[list[int]], *, max_new_tokens: int, temperature: float = 0.0,
-                  top_p: float = 1.0, n: int = 1, seed: int = 0, eos_ids: set[int] = frozenset()):
-    from vllm import SamplingParams
-
-    params = SamplingParams(n=n, temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
-                            max_tokens=max_new_tokens, seed=seed)
-    outs = llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
-    res = []
-    for o in outs:
-        per = []
-        for c in o.outputs:
-            ids, _ = _strip(list(c.token_ids), set(eos_ids))
-            per.append((ids, c.finish_reason == "stop"))
-        res.append(per)
-    return res
-
-
-class Generator:
-    """Holds a loaded model and tokenizer; ``__call__`` generates token ids."""
-
-    def __init__(self, model_path: str, backend: str = "auto", batch_size: int = 32):
-        from rldistill.models import load_model_and_tokenizer, load_tokenizer
-
-        self.path, self.batch_size = str(model_path), batch_size
-        self.backend = ("vllm" if vllm_available() else "hf") if backend == "auto" else backend
-        if self.backend == "vllm":
-            from vllm import LLM
-
-            self.tok = load_tokenizer(self.path)
-            self.llm = LLM(model=self.path)
-            self.eos = {self.tok.eos_token_id}
-        else:
-            self.model, self.tok = load_model_and_tokenizer(self.path)
-            self.eos = _eos_ids(self.model, self.tok)
-
-    def __call__(self, prompts, *, max_new_tokens, temperature=0.0, top_p=1.0, n=1, seed=0, stop_at_answer=False):
-        if self.backend == "vllm":
-            outs = vllm_generate(self.llm, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                                 top_p=top_p, n=n, seed=seed, eos_ids=self.eos)
-            # the same cut as the HF backend's stopping criterion, after the fact
-            return [[_answer_stop(ids, fin, self.tok) for ids, fin in o] for o in outs] if stop_at_answer else outs
-        return hf_generate(self.model, self.tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                           top_p=top_p, n=n, batch_size=self.batch_size, seed=seed, stop_at_answer=stop_at_answer)
-
-    def decode(self, ids: list[int]) -> str:
-        return self.tok.decode(ids, skip_special_tokens=True)
+# Generation lives in rldistill.generation; these names are re-exported for callers of this module.
+from rldistill.generation import (AnswerStop, Generator, answer_end, cut_at_answer, hf_generate,  # noqa: E402,F401
+                                  prompt_ids, stream_generate, vllm_available, vllm_generate)
 
 
 # ---------------------------------------------------------------- one model on one suite
@@ -352,7 +160,7 @@ def budget_forced(gen: Generator, pids: list[list[int]], greedy: list[tuple[list
 
 def evaluate_suite(gen: Generator, rows: list[dict], cfg: EvalConfig, budgets: bool = True) -> tuple[dict, list[dict]]:
     """Metrics for one model on one suite, and one record per problem."""
-    pids = [prompt_ids(gen.tok, r["prompt"]) for r in rows]
+    pids = [prompt_ids(gen.tok, r["prompt"], chat=cfg.chat_template) for r in rows]
     answers = [str(r["answer"]) for r in rows]
     vnames = [r.get("verifier") or "math" for r in rows]
     teacher = [r.get("completion") or "" for r in rows]
@@ -424,7 +232,7 @@ def evaluate_model(name: str, path: str, suites: dict[str, Path], cfg: EvalConfi
     rows = {sname: load_suite(p, cfg.limit) for sname, p in suites.items()}
     styles = [s for s in suites if s.split("/")[-2:-1] == ["styles"]]
     t0 = time.time()
-    gen = Generator(path, cfg.backend, cfg.batch_size)
+    gen = Generator(path, cfg.backend, cfg.batch_size, progress=cfg.progress)
     res = {"path": str(path), "backend": gen.backend, "suites": {}}
     per_problem: dict[str, list[bool]] = {}
     for sname, srows in rows.items():
@@ -538,8 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap-n", type=int, default=d.overlap_n, help=helps["overlap_n"])
     p.add_argument("--limit", type=int, default=None, help=helps["limit"])
     p.add_argument("--base-suite", default=d.base_suite, help=helps["base_suite"])
-    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default=d.backend,
-                   help="auto: vLLM when installed and CUDA is present, else HF generate")
+    p.add_argument("--backend", choices=["auto", "stream", "hf", "vllm"], default=d.backend,
+                   help="auto: vLLM when installed and CUDA is present, else stream (continuous batching on CPU); "
+                        "hf: padded model.generate")
+    p.add_argument("--no-chat-template", dest="chat_template", action="store_false",
+                   help="send string prompts as plain text even when the tokenizer has a chat template")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--no-stop-at-answer", dest="stop_at_answer", action="store_false",
                    help="let completions run on after their first final answer, to EOS or the cap")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -557,7 +369,7 @@ def cli(argv: list[str] | None = None) -> int:
                      budget_suites=tuple(x for x in args.budget_suites.split(",") if x) or None,
                      force_suffix=args.force_suffix, answer_tokens=args.answer_tokens, overlap_n=args.overlap_n,
                      limit=args.limit, base_suite=args.base_suite, backend=args.backend, seed=args.seed,
-                     stop_at_answer=args.stop_at_answer)
+                     stop_at_answer=args.stop_at_answer, chat_template=args.chat_template, progress=args.progress)
     result = evaluate_models(_parse_models(args.model), resolve_suites(args.data), cfg, args.out)
     print(f"wrote {Path(args.out) / 'eval.json'} and {Path(args.out) / 'report.md'}")
     for m, r in result["models"].items():

@@ -48,12 +48,30 @@ def build_trainer(script_args, training_args, model_args):
         model=model_args.model_name_or_path, reward_funcs=reward_funcs, args=training_args, train_dataset=train,
         eval_dataset=evals, processing_class=tokenizer, peft_config=get_peft_config(model_args),
         dynamic_sampling=script_args.dynamic_sampling, max_rounds=script_args.dynamic_sampling_max_rounds,
-        seen_ids_dir=script_args.seen_ids_dir)
+        seen_ids_dir=script_args.seen_ids_dir, generation_backend=script_args.generation_backend)
+    if script_args.max_sampled_tokens:
+        trainer.add_callback(sampled_token_budget(script_args.max_sampled_tokens))
     return trainer
 
 
+def sampled_token_budget(budget: int):
+    """A callback that ends training after the step whose rollouts brought the sampled tokens (TRL's
+    ``num_input_tokens_seen``: prompt + completion tokens of every generation, summed over processes) to ``budget``."""
+    from transformers import TrainerCallback
+
+    class SampledTokenBudget(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.num_input_tokens_seen >= budget:
+                control.should_training_stop = True
+            return control
+
+    return SampledTokenBudget()
+
+
 def main(script_args, training_args, model_args):
-    train_and_save(build_trainer(script_args, training_args, model_args), training_args, "GRPO")
+    trainer = build_trainer(script_args, training_args, model_args)
+    train_and_save(trainer, training_args, "GRPO")
+    return trainer
 
 
 def make_parser():

@@ -6,8 +6,8 @@
 TRL 1.16 no longer has a PPOTrainer, so this is our own loop, one readable file. Each step:
 
 1. take ``num_rollouts_per_step`` prompts (each rank its own slice), generate one completion each with the
-   policy (HF ``generate``, parameters gathered under ZeRO-3 as TRL's GRPO does; vLLM when ``use_vllm`` and
-   vLLM + CUDA are there);
+   policy (``rldistill.ppo_rollout``: continuous batching or HF ``generate``, parameters gathered under ZeRO-3
+   as TRL's GRPO does; vLLM when ``use_vllm`` and vLLM + CUDA are there);
 2. score them with ``rldistill.rewards`` exactly as TRL's GRPO calls its reward functions (row columns as
    keyword arguments, ``trainer_state``, ``log_metric``), weighted by ``reward_weights``;
 3. one no-grad pass for the rollout's log-probs (policy), values (critic) and the frozen reference's log-probs;
@@ -36,7 +36,6 @@ Left out: PEFT, FSDP, several completions per prompt, reward models, an evaluati
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -49,10 +48,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import GenerationConfig, TrainerState, TrainingArguments, get_scheduler
+from transformers import TrainerState, TrainingArguments, get_scheduler
 
 from rldistill import ppo_core as core
 from rldistill.config import GRPOScriptArguments
+from rldistill.ppo_rollout import (generate, is_conversational, make_vllm, pad_right,  # noqa: F401
+                                   policy_for_generation, tokenize_prompts)
 
 logger = logging.getLogger(__name__)
 
@@ -194,104 +195,6 @@ def step_indices(step: int, n_rows: int, global_batch: int, seed: int, rank: int
     perm = torch.randperm(n_rows, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
     start = b * global_batch + rank * local
     return perm[start : start + local]
-
-
-def is_conversational(prompt) -> bool:
-    return isinstance(prompt, list)
-
-
-def tokenize_prompts(tokenizer, prompts, max_prompt_length: int | None, device):
-    """Left-padded prompt ids and mask, tokenized as TRL's GRPO does (chat template for message lists)."""
-    if is_conversational(prompts[0]):
-        texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
-        enc = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    else:
-        enc = tokenizer(list(prompts))["input_ids"]
-    if max_prompt_length:
-        enc = [ids[-max_prompt_length:] for ids in enc]
-    width = max(len(ids) for ids in enc)
-    ids = torch.full((len(enc), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(enc), width), dtype=torch.long)
-    for i, row in enumerate(enc):
-        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-        mask[i, width - len(row) :] = 1
-    return ids.to(device), mask.to(device)
-
-
-def pad_right(rows: list[list[int]], pad_id: int, device) -> torch.Tensor:
-    width = max(1, max(len(r) for r in rows))
-    out = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    return out.to(device)
-
-
-# ----------------------------------------------------------------------------------------- generation
-
-
-def _is_zero3(accelerator) -> bool:
-    plugin = accelerator.state.deepspeed_plugin
-    return plugin is not None and plugin.zero_stage == 3
-
-
-@contextlib.contextmanager
-def policy_for_generation(model, accelerator, gather: bool = True):
-    """The bare policy, with its ZeRO-3 shards gathered (only the policy's, not the critic's) as TRL's GRPO does."""
-    policy = accelerator.unwrap_model(model).policy
-    if _is_zero3(accelerator) and gather:
-        import deepspeed
-        from trl.models.utils import add_hooks, remove_hooks
-
-        with deepspeed.zero.GatheredParameters(list(policy.parameters())):
-            remove_hooks(model)
-            try:
-                yield policy
-            finally:
-                add_hooks(model)
-    else:
-        yield policy
-
-
-def generate(model, accelerator, args, tokenizer, prompt_ids, prompt_mask, eos_ids, vllm=None) -> torch.Tensor:
-    """Completion token ids, right-padded, one per prompt."""
-    if vllm is not None:
-        prompts = [ids[m.bool()].tolist() for ids, m in zip(prompt_ids, prompt_mask)]
-        _, completions, _, _ = vllm.generate(prompts=prompts, images=None, num_generations=1)
-        return pad_right(completions, tokenizer.pad_token_id, prompt_ids.device)
-    config = GenerationConfig(
-        max_new_tokens=args.max_completion_length, do_sample=True, temperature=args.temperature,
-        top_p=args.top_p, top_k=args.top_k, pad_token_id=tokenizer.pad_token_id, eos_token_id=eos_ids,
-        disable_compile=True,
-    )
-    position_ids = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
-    with policy_for_generation(model, accelerator, args.ds3_gather_for_generation) as policy, torch.no_grad():
-        was_training = policy.training
-        policy.eval()
-        out = policy.generate(
-            input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=position_ids, generation_config=config
-        )
-        policy.train(was_training)
-    return out[:, prompt_ids.size(1) :]
-
-
-def make_vllm(model, accelerator, args, tokenizer):
-    """TRL's colocated vLLM engine for the policy, or None (with a warning) where vLLM or CUDA is missing."""
-    if not args.use_vllm:
-        return None
-    from trl.import_utils import is_vllm_available
-
-    if not (is_vllm_available() and torch.cuda.is_available()):
-        logger.warning("use_vllm is set but vLLM or CUDA is missing: generating with transformers instead")
-        return None
-    from trl.generation.vllm_generation import VLLMGeneration
-
-    return VLLMGeneration(
-        model=accelerator.unwrap_model(model).policy, accelerator=accelerator, processing_class=tokenizer,
-        mode="colocate", gpu_memory_utilization=args.vllm_gpu_memory_utilization,
-        max_num_seqs=args.num_rollouts_per_step // accelerator.num_processes, temperature=args.temperature,
-        top_p=args.top_p, top_k=args.top_k, max_completion_length=args.max_completion_length,
-        max_model_length=(args.max_prompt_length or 0) + args.max_completion_length or None,
-    )
 
 
 # ----------------------------------------------------------------------------------------- forward passes
@@ -638,6 +541,7 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
     from rldistill.value_head import PolicyAndValue, ValueModel, load_head, new_head
 
     reward_funcs = reward_funcs_from_args(script_args, args)  # bad reward names fail before any model loads
+    args.generation_backend = script_args.generation_backend  # read by ppo_rollout.generate
     reward_names = [f.__name__ for f in reward_funcs]
     if args.reward_weights is not None and len(args.reward_weights) != len(reward_funcs):
         raise ValueError(f"reward_weights has {len(args.reward_weights)} entries for {len(reward_funcs)} reward_funcs")

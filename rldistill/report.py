@@ -197,19 +197,26 @@ def plot_all(result: dict, out_dir: str | Path) -> dict[str, Path]:
     # 1. accuracy vs mean tokens, one point per model and headline suite
     fig, ax = plt.subplots(figsize=(7, 4.5))
     marks = {base: "o", "ood": "s", "worst style": "^"}
+    if not any(base in m["suites"] or "ood" in m["suites"] for m in models.values()):
+        # suites of other names (gsm8k, math500, ...): one point per suite, marked alike
+        marks = {s: "o" for m in models.values() for s in m["suites"]}
+    plotted = False
     for name, m in models.items():
-        pts = {base: m["suites"].get(base), "ood": m["suites"].get("ood")}
+        pts = {label: m["suites"].get(label) for label in marks if label != "worst style"}
         worst = m.get("robustness", {}).get("worst_style")
         pts["worst style"] = m["suites"].get(worst) if worst else None
         for label, v in pts.items():
             if v and v.get("mean_tokens"):
-                ax.scatter(v["mean_tokens"], 100 * v["accuracy"], color=colors[name], marker=marks[label], s=60,
-                           alpha=0.85)
+                ax.scatter(v["mean_tokens"], 100 * v["accuracy"], color=colors[name], marker=marks.get(label, "o"),
+                           s=60, alpha=0.85)
+                plotted = True
     for name in models:
         ax.scatter([], [], color=colors[name], marker="o", label=name)
     for label, mk in marks.items():
-        ax.scatter([], [], color="grey", marker=mk, label=label)
-    ax.set_xscale("log")  # answer-only and verbose models differ by ~100x in length
+        if mk != "o" or label == base:
+            ax.scatter([], [], color="grey", marker=mk, label=label)
+    if plotted:
+        ax.set_xscale("log")  # answer-only and verbose models differ by ~100x in length
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("mean completion tokens (log scale)")

@@ -9,6 +9,8 @@ prompt-completion format, so the loss covers the completion only (``completion_o
 masked) and TRL appends EOS. String prompts are used as plain text; chat-message prompts go through the tokenizer's
 chat template (TRL's conversational format). The final model and tokenizer are saved to ``output_dir`` so GRPO loads
 them with the Auto classes. ``resume_from_checkpoint: true`` resumes from the last checkpoint in ``output_dir``.
+LoRA (``use_peft: true`` with ``lora_r``, ``lora_alpha``, ``lora_target_modules``... of TRL's ``ModelConfig``) trains
+an adapter; ``output_dir`` then gets the merged model and ``output_dir/adapter`` the adapter (``save_merged``).
 
 Left out: packing (off by default; set ``packing: true`` for long real traces), dataset mixtures.
 """
@@ -82,8 +84,45 @@ def build_trainer(script_args, training_args, model_args):
     return trainer
 
 
+def save_merged(trainer, output_dir: str) -> None:
+    """LoRA (``use_peft``): the adapter to ``output_dir/adapter``, the base with the adapter merged into it (and
+    the tokenizer) to ``output_dir``, so the next stage loads ``output_dir`` as an ordinary model. (The adapter
+    must not sit in ``output_dir`` itself: transformers would then load it on top of its base model instead.)
+    Under ZeRO-3 the weights are sharded and only the adapter is written."""
+    from pathlib import Path
+
+    acc = trainer.accelerator
+    trainer.save_model(str(Path(output_dir) / "adapter"))
+    plugin = acc.state.deepspeed_plugin
+    if plugin is not None and plugin.zero_stage == 3:
+        acc.print(f"ZeRO-3: wrote the LoRA adapter to {output_dir}/adapter only; merge it on one process with "
+                  "peft's PeftModel.from_pretrained(base, adapter).merge_and_unload()")
+        return
+    if acc.is_main_process:
+        merged = acc.unwrap_model(trainer.model).merge_and_unload()
+        merged.save_pretrained(output_dir)
+        trainer.processing_class.save_pretrained(output_dir)
+    acc.wait_for_everyone()
+
+
+def throughput(trainer) -> dict:
+    """Training tokens (prompt + completion, padding not counted, all processes) per second of ``train_runtime``
+    (the training loop: forward, backward, optimizer, data; not model loading or tokenisation)."""
+    runtime = next((e["train_runtime"] for e in reversed(trainer.state.log_history) if "train_runtime" in e), None)
+    tokens = getattr(trainer, "_total_train_tokens", None)  # TRL's own count, the `num_tokens` it logs
+    if not runtime or tokens is None:
+        return {}
+    return {"train_tokens": int(tokens), "train_runtime": runtime, "train_tokens_per_second": tokens / runtime}
+
+
 def main(script_args, training_args, model_args):
-    train_and_save(build_trainer(script_args, training_args, model_args), training_args, "SFT")
+    trainer = build_trainer(script_args, training_args, model_args)
+    train_and_save(trainer, training_args, "SFT", save=save_merged if model_args.use_peft else None)
+    t = throughput(trainer)
+    if t:
+        trainer.accelerator.print(f"SFT: {t['train_tokens']} training tokens in {t['train_runtime']:.1f} s = "
+                                  f"{t['train_tokens_per_second']:.1f} tokens/s")
+    return trainer
 
 
 def make_parser():

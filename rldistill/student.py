@@ -1,6 +1,7 @@
 """Build the from-scratch default student: a small Llama and a BPE tokenizer made for the task.
 
     rldistill student --out runs/tiny/student [--size tiny|small] [--data runs/tiny/data]
+    rldistill student --pretrained smollm2-135m --out runs/smollm2     # a real pretrained student (rldistill.pretrained)
 
 writes an ordinary Hugging Face directory (config, weights, tokenizer, chat
 template, generation config) that ``AutoModelForCausalLM.from_pretrained`` and
@@ -120,7 +121,21 @@ def cli(argv=None) -> int:
     ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
     ap.add_argument("--data", default=None, help="a `rldistill synth` folder whose train.jsonl trains the tokenizer")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pretrained", default=None, metavar="NAME|FILE.gguf|DIR",
+                    help="write a real pretrained student instead (names: rldistill.pretrained.PRETRAINED)")
     a = ap.parse_args(argv)
+    if a.pretrained:
+        from rldistill.pretrained import PretrainedError, build_pretrained
+
+        try:
+            out = build_pretrained(a.pretrained, a.out)
+        except PretrainedError as e:
+            print(f"rldistill student: {e}", file=__import__("sys").stderr)
+            return 2
+        info = json.loads((out / "student.json").read_text())
+        print(f"wrote pretrained student {a.pretrained} ({info['model_type']}, {info['num_hidden_layers']} layers, "
+              f"vocab {info['vocab_size']}) to {out}")
+        return 0
     out = build_student(a.out, a.size, a.data, a.seed)
     info = json.loads((out / "student.json").read_text())
     print(f"wrote {a.size} student ({info['parameters'] / 1e6:.2f}M parameters, vocab {info['vocab_size']}) to {out}")

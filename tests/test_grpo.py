@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import make_rows, write_rows  # tests/conftest.py: the shared tiny student and rows
+from conftest import make_rows, run_until_checkpoint_then_kill, write_rows  # tests/conftest.py: the shared tiny student and rows
 from verifiers import Verdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,23 +151,13 @@ def test_refill_draws_depend_on_seed_and_step_only_so_a_resumed_run_draws_the_sa
 def test_sigkill_after_first_checkpoint_then_resume(setup):
     student, data, d = setup
     out = d / "resume"
-    base = [sys.executable, "-m", "rldistill.grpo", *args(student, data, out, "--max_steps", "4", "--save_steps", "2",
-                                                          "--reward_funcs", "math", "format", "--reward_weights", "1", "1",
-                                                          "--reward_warmup", "none")]
-    log = d / "killed.log"
-    env = dict(os.environ, OMP_NUM_THREADS="1",
+    argv = args(student, data, out, "--max_steps", "4", "--save_steps", "2", "--reward_funcs", "math", "format",
+                "--reward_weights", "1", "1", "--reward_warmup", "none")
+    base = [sys.executable, "-m", "rldistill.grpo", *argv]
+    env = dict(os.environ, OMP_NUM_THREADS="1",  # tests/ on the path: the rows name the 'test_grpo:_parity' verifier
                PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
-    with open(log, "w") as f:  # (tests/ on the path: the rows name the 'test_grpo:_parity' verifier)
-        p = subprocess.Popen(base, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO, env=env)
-        t0 = time.monotonic()
-        try:
-            while not (out / "checkpoint-2" / "trainer_state.json").exists():
-                assert p.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() - t0 < 300
-                time.sleep(0.1)
-        finally:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+    run_until_checkpoint_then_kill("rldistill.grpo", argv, out / "checkpoint-2" / "trainer_state.json",
+                                   d / "killed.log", env=env)
     assert not (out / "model.safetensors").exists(), "the first run finished before it was killed"
     r = subprocess.run(["timeout", "400", *base, "--resume_from_checkpoint", "true"], cwd=REPO, capture_output=True,
                        text=True, env=env)
@@ -175,3 +165,13 @@ def test_sigkill_after_first_checkpoint_then_resume(setup):
     assert f"resuming from {out}/checkpoint-" in r.stdout
     assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
     assert (out / "model.safetensors").exists()
+
+
+def test_the_sampled_token_budget_stops_training_once_reached():
+    from transformers import TrainerControl
+
+    from rldistill.grpo import sampled_token_budget
+
+    cb = sampled_token_budget(100)
+    assert not cb.on_step_end(None, SimpleNamespace(num_input_tokens_seen=99), TrainerControl()).should_training_stop
+    assert cb.on_step_end(None, SimpleNamespace(num_input_tokens_seen=100), TrainerControl()).should_training_stop

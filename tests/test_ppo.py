@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_rows, write_rows  # tests/conftest.py: the shared tiny student and rows
+from conftest import (assert_training_logprobs_match_sampling, make_rows, run_until_checkpoint_then_kill,  # shared tiny
+                      write_rows)  # student, rows and the log-prob check
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs/recipes/tiny/ppo.yaml"
@@ -169,8 +170,7 @@ def test_shared_head_reads_the_policys_final_hidden_state(setup):
 def test_training_logprobs_equal_the_sampling_distribution(setup):
     """The log-probs PPO trains on (left-padded prompt, masked completion, position ids) are generate()'s own."""
     from rldistill.models import load_model_and_tokenizer
-    from rldistill.ppo import sequence_inputs, tokenize_prompts
-    from rldistill.ppo_core import completion_mask, selective_log_softmax
+    from rldistill.ppo import tokenize_prompts
 
     student, _, _ = setup
     model, tok = load_model_and_tokenizer(str(student))
@@ -178,15 +178,7 @@ def test_training_logprobs_equal_the_sampling_distribution(setup):
     prompts = ["Question: Compute 1+1.\nAnswer:", "Question: Compute 12+30 and then some more words.\nAnswer:"]
     ids, mask = tokenize_prompts(tok, prompts, None, "cpu")
     assert mask[0, 0] == 0 and mask[1, 0] == 1 and mask[:, -1].all()  # left padding
-    torch.manual_seed(0)
-    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=True, temperature=0.7,
-                         top_k=0, output_logits=True, return_dict_in_generate=True, pad_token_id=tok.pad_token_id)
-    completion = out.sequences[:, ids.size(1):]
-    cmask = completion_mask(completion, [tok.eos_token_id])
-    sampled = selective_log_softmax(torch.stack(out.logits, 1) / 0.7, completion)
-    inp, att, pos = sequence_inputs(ids, mask, completion, cmask)
-    logits = model(input_ids=inp, attention_mask=att, position_ids=pos).logits[:, ids.size(1) - 1 : -1] / 0.7
-    torch.testing.assert_close(selective_log_softmax(logits, completion) * cmask, sampled * cmask, atol=1e-4, rtol=0)
+    assert_training_logprobs_match_sampling(model, tok, ids, mask, max_new_tokens=8, atol=1e-4)
 
 
 def test_prompts_are_left_truncated_to_max_prompt_length(setup):
@@ -353,19 +345,10 @@ def test_accelerate_launch_two_processes(setup, config_file, shared):
 def test_sigkill_after_a_checkpoint_then_resume_reaches_max_steps(setup):
     student, data, d = setup
     out = d / "resume"
-    base = [sys.executable, "-m", "rldistill.ppo", *args(student, data, out, "--max_steps", "6", "--save_steps", "2")]
-    log = d / "killed.log"
-    with open(log, "w") as f:
-        p = subprocess.Popen(base, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO, env=ENV)
-        t0 = time.monotonic()
-        try:
-            while not (out / "checkpoint-2" / "ppo_state.json").exists():
-                assert p.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() - t0 < 400
-                time.sleep(0.1)
-        finally:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+    argv = args(student, data, out, "--max_steps", "6", "--save_steps", "2")
+    base = [sys.executable, "-m", "rldistill.ppo", *argv]
+    run_until_checkpoint_then_kill("rldistill.ppo", argv, out / "checkpoint-2" / "ppo_state.json", d / "killed.log",
+                                   env=ENV, timeout=400)
     assert not (out / "model.safetensors").exists(), "the first run finished before it was killed"
     r = subprocess.run(["timeout", "500", *base, "--resume_from_checkpoint", "true"], cwd=REPO, capture_output=True,
                        text=True, env=ENV)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_rows, write_rows  # tests/conftest.py: the shared tiny student and rows
+from conftest import make_rows, run_until_checkpoint_then_kill, write_rows  # tests/conftest.py: the shared tiny student and rows
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs/recipes/tiny/sft.yaml"
@@ -96,30 +96,14 @@ def test_unknown_yaml_key_is_named(setup, tmp_path):
         cli(["--config", str(bad), "--model_name_or_path", str(student)])
 
 
-def run_until_checkpoint_then_kill(cmd, ckpt: Path, log: Path, timeout=240):
-    """Start cmd, SIGKILL its process group once ckpt/trainer_state.json exists; return what it printed."""
-    with open(log, "w") as f:
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
-                             env=dict(os.environ, OMP_NUM_THREADS="1"))
-        t0 = time.monotonic()
-        try:
-            while not (ckpt / "trainer_state.json").exists():
-                assert p.poll() is None, f"run ended before its first checkpoint:\n{log.read_text()[-3000:]}"
-                assert time.monotonic() - t0 < timeout, "no checkpoint in time"
-                time.sleep(0.1)
-        finally:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-    return log.read_text()
-
-
 @pytest.mark.slow
 def test_sigkill_after_first_checkpoint_then_resume(setup):
     student, data, d = setup
     out = d / "resume"
-    base = [sys.executable, "-m", "rldistill.sft", *args(student, data, out, "--max_steps", "40", "--save_steps", "4",
-                                                         "--learning_rate", "1e-3")]
-    run_until_checkpoint_then_kill(base, out / "checkpoint-4", d / "killed.log")
+    argv = args(student, data, out, "--max_steps", "40", "--save_steps", "4", "--learning_rate", "1e-3")
+    base = [sys.executable, "-m", "rldistill.sft", *argv]
+    run_until_checkpoint_then_kill("rldistill.sft", argv, out / "checkpoint-4" / "trainer_state.json", d / "killed.log",
+                                   env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert not (out / "model.safetensors").exists(), "the first run finished before it was killed"
     r = subprocess.run(["timeout", "300", *base, "--resume_from_checkpoint", "true"], cwd=REPO,
                        capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))

@@ -1,0 +1,94 @@
+"""How much of a GRPO step is generation, with the stream backend and with TRL's padded ``generate``?
+
+    python scripts/bench_grpo_generation.py [--config configs/recipes/SmolLM2-135M-Instruct/grpo.yaml] \\
+        [--model runs/smollm2] [--steps 3] [--warmup 1] [--backends stream,hf] [--rounds 2]
+
+Runs the recipe once per backend and round in this process, backends interleaved round by round (so a slow
+spell of a shared machine hits both), same seed and settings (``generation_backend`` is the only change; the
+sampled completions still differ between backends, so their lengths are printed too), and reports per step, after ``--warmup`` steps: the wall time of the step (a TrainerCallback between
+step begin and end, which covers generation, rewards, the loss and the update) and the wall time inside
+``_generate_single_turn`` (the rollouts), their ratio, and each backend's step time against the first one's.
+Single process on CPU; extra flags after ``--`` go to the recipe (``-- --max_completion_length 128``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+
+def run(config: str, model: str, backend: str, steps: int, extra: list[str]) -> tuple[list[float], list[float]]:
+    from transformers import TrainerCallback
+
+    from rldistill import grpo
+    from rldistill.dynamic_sampling import DynamicSamplingGRPOTrainer
+
+    gen_times: list[float] = []
+    step_times: list[float] = []
+    real = DynamicSamplingGRPOTrainer._generate_single_turn
+
+    def timed(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return real(self, *a, **k)
+        finally:
+            gen_times.append(time.perf_counter() - t)
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            step_times.append(time.perf_counter() - self.t)
+
+    DynamicSamplingGRPOTrainer._generate_single_turn = timed
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            parser = grpo.make_parser()
+            script_args, training_args, model_args = parser.parse_args_and_config(
+                ["--config", config, "--model_name_or_path", model, "--output_dir", out, "--max_steps", str(steps),
+                 "--save_strategy", "no", "--logging_steps", "1", "--generation_backend", backend, *extra])[:3]
+            trainer = grpo.build_trainer(script_args, training_args, model_args)
+            trainer.add_callback(StepTimer())
+            trainer.train()
+    finally:
+        DynamicSamplingGRPOTrainer._generate_single_turn = real
+    return step_times, gen_times
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", default="configs/recipes/SmolLM2-135M-Instruct/grpo.yaml")
+    ap.add_argument("--model", default="runs/smollm2")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--backends", default="stream,hf")
+    ap.add_argument("--rounds", type=int, default=1)
+    a = ap.parse_args(argv)
+    times: dict[str, tuple[list, list]] = {b: ([], []) for b in a.backends.split(",")}
+    for r in range(a.rounds):
+        for backend in times:
+            steps, gens = run(a.config, a.model, backend, a.steps, extra)
+            times[backend][0].extend(steps[a.warmup:])
+            times[backend][1].extend(gens[a.warmup:])
+            print(f"round {r + 1} {backend}: steps {[round(s, 1) for s in steps[a.warmup:]]} s, generation "
+                  f"{[round(g, 1) for g in gens[a.warmup:]]} s  load {os.getloadavg()[0]:.1f}", flush=True)
+    rows = {b: (statistics.mean(s), statistics.mean(g)) for b, (s, g) in times.items()}
+    first = next(iter(rows.values()))[0]
+    print(f"\n{'backend':>8} {'step s':>8} {'generation s':>13} {'share':>6} {'step vs first':>14}   load {os.getloadavg()[0]:.1f}")
+    for backend, (step, gen) in rows.items():
+        print(f"{backend:>8} {step:>8.1f} {gen:>13.1f} {gen / step:>6.0%} {step / first:>13.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
