@@ -13,7 +13,10 @@ answer_only, rule, steps, verified, or your own); (4) re-verification: the
 output must still verify and end in the same final answer (same ``\\boxed{}``
 for math). A row that fails falls back to the next, less aggressive
 compressor (``verified -> steps -> rule`` by default, ``--fallback``) or is
-dropped, and is counted. Each output row keeps its input's ``id``, ``prompt``
+dropped, and is counted; (5) form check (``rldistill.quality``): each output
+row must be whole units of its own teacher trace, a lead-in with the unit it
+introduces, brackets balanced; violations are counted per kind in the stats,
+never fixed silently. Each output row keeps its input's ``id``, ``prompt``
 and other columns; ``completion`` is the compressed trace and the new column
 ``compression`` names the compressor that produced it.
 
@@ -23,7 +26,8 @@ as a ``datasets`` folder (``save_to_disk``). The statistics go next to it:
 or ``DST/stats.json`` for a folder. They hold rows in / teacher-wrong /
 dropped after compression / out, which compressor produced each row, tokens
 before and after (the ``--tokenizer``'s tokens, else characters) and their
-ratio, and the steps removed per role.
+ratio, the steps removed per role, and the form violations (``violations``:
+totals per kind, rows with any, the first such row ids).
 
 Rows are verified in batches through ``verifiers.pool`` (hard time limits);
 compression runs in a process pool for inputs of 2,000 rows or more
@@ -45,6 +49,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import rldistill.proxy  # noqa: F401  (registers --method proxy)
 from rldistill.compressors import (GRANULARITIES, Compressed, Example, available_compressors, get_compressor,
                                    last_boxed, register_compressor)
 
@@ -53,7 +58,8 @@ log = logging.getLogger("rldistill.compress")
 __all__ = ["compress_dataset", "register_compressor", "get_compressor", "available_compressors", "cli"]
 
 # Less aggressive compressors to try, in order, when a row's output does not re-verify.
-FALLBACKS = {"verified": ["steps", "rule"], "steps": ["rule"], "answer_only": [], "rule": [], "none": []}
+FALLBACKS = {"verified": ["steps", "rule"], "proxy": ["verified", "steps", "rule"], "steps": ["rule"], "answer_only": [],
+             "rule": [], "none": []}
 DEFAULT_GRANULARITY = {"verified": "equations", "steps": "compact", "rule": "compact", "none": "sentences"}
 
 
@@ -152,6 +158,8 @@ def compress_dataset(ds, method: str = "verified", budget: float | None = None, 
 
     t0 = time.time()
     get_compressor(method)  # fail early on an unknown name
+    if method == "proxy" and proxy_model is None:
+        raise ValueError("method 'proxy' needs a model: proxy_model= (--proxy-model ID, a hub id or a local directory)")
     if budget is not None and not 0 < budget <= 1:
         raise ValueError(f"budget must be in (0, 1], got {budget}")
     if not 0 <= long_fraction <= 1:
@@ -198,7 +206,7 @@ def compress_dataset(ds, method: str = "verified", budget: float | None = None, 
             break
         jobs = [(m, completions[i], _text_prompt(rows[i].get("prompt")), answers[i], names[i]) for i in pending]
         m_opts = dict(opts, granularity=granularity if m == method else None)
-        if m != "verified":
+        if m not in ("verified", "proxy"):
             m_opts.pop("proxy", None)
         results = _run_all(jobs, tokenizer, m_opts, workers, progress, f"compress[{m}]")
         cand = [(i, r) for i, r in zip(pending, results) if r[0] is not None]
@@ -223,6 +231,11 @@ def compress_dataset(ds, method: str = "verified", budget: float | None = None, 
         r = dict(rows[i])
         r["completion"], r["compression"] = out[i]
         new_rows.append(r)
+    from rldistill.quality import summarise, violations
+
+    # 5. form: every output row is whole units of its own teacher trace (counted, never silently fixed)
+    quality = summarise([violations(completions[i], out[i][0], _text_prompt(rows[i].get("prompt"))) for i in kept_idx],
+                        [rows[i].get("id", i) for i in kept_idx])
     total_removed = sum(removed.values()) or 1
     stats = {
         "method": method, "fallback": chain[1:], "granularity": granularity or DEFAULT_GRANULARITY.get(method),
@@ -236,6 +249,7 @@ def compress_dataset(ds, method: str = "verified", budget: float | None = None, 
         "produced_by": dict(Counter(m for _, m in out.values())),
         "tokens_before": before, "tokens_after": after, "ratio": after / before if before else 0.0,
         "removed_roles": {role: {"steps": c, "fraction": c / total_removed} for role, c in removed.most_common()},
+        "violations": quality,
         "compressor_errors": dict(errors), "seconds": round(time.time() - t0, 2),
     }
     if opts.get("proxy") is not None:
@@ -281,7 +295,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--unit", choices=("sentence", "line", "paragraph"), default="sentence", help="what a step is")
     ap.add_argument("--keep", default="", help="comma-separated step roles never deleted, e.g. restate,plan")
     ap.add_argument("--fallback", default=None, help="comma-separated compressors to try when a row fails ('' = drop)")
-    ap.add_argument("--proxy-model", default=None, help="order verified's deletions by this model's likelihood")
+    ap.add_argument("--proxy-model", default=None,
+                    help="the model that scores steps for --method proxy (or orders verified's deletions)")
     ap.add_argument("--split", default="train", help="split to read when --input is a folder or hub id")
     ap.add_argument("--verifier", default="math", help="verifier for rows without a 'verifier' column")
     ap.add_argument("--limit", type=int, default=None, help="only the first N rows")
@@ -327,7 +342,8 @@ def cli(argv=None) -> int:
     sp.write_text(json.dumps(stats, indent=2) + "\n")
     print(f"{args.method}: {stats['rows_in']} rows in, {stats['teacher_wrong']} teacher-wrong, "
           f"{stats['dropped_after_compression']} dropped after compression, {stats['rows_out']} out; "
-          f"{stats['unit']} kept {stats['ratio']:.1%} ({stats['tokens_after']}/{stats['tokens_before']}) "
+          f"{stats['unit']} kept {stats['ratio']:.1%} ({stats['tokens_after']}/{stats['tokens_before']}), "
+          f"{stats['violations']['total']} form violations in {stats['violations']['rows_with_violations']} rows "
           f"in {stats['seconds']}s -> {dst} (stats: {sp})")
     return 0
 

@@ -16,10 +16,9 @@ removed-role statistics); a user's compressor may return a plain ``str``::
 
 Built-ins, from least to most aggressive:
 
-* ``none``: the teacher trace as it is; ``answer_only``: just the final
-  answer line (``\\boxed{...}``) - the two ends of the granularity axis;
-* ``rule``: drop filler, restatements and re-checks of established results,
-  strip hedges;
+* ``none``: the teacher trace as it is; ``answer_only``: just the unit that
+  holds the final answer (with its lead-in) - the two ends of the granularity axis;
+* ``rule``: drop filler, restatements and re-checks of established results;
 * ``steps``: keep the steps whose results feed the final answer (a backward
   slice over the quantities each step produces and uses); dead ends whose
   results are never used go, a backtrack whose corrected result is used stays;
@@ -32,15 +31,18 @@ Built-ins, from least to most aggressive:
   proxy model, candidate deletions are tried in the order the student finds
   least informative (``rldistill.proxy``).
 
-Granularity (``granularity=``): ``equations`` renders each kept step as its
-equations alone (a step without one keeps its compact sentence), ``compact``
-keeps the sentences without discourse markers and hedges, one step a line,
-``sentences`` keeps them verbatim. ``budget=R`` then drops the least important
+Every output is whole units of the teacher's trace, never rewritten
+(``rldistill.render``); a lead-in goes with the unit it introduces, and the
+steps that introduce a method (a formula, a substitution, a case split) and
+lead into a kept computation are kept. Granularity (``granularity=``):
+``equations`` writes the kept units that hold math (with their lead-ins and
+decisions), ``compact`` every kept unit one a line, ``sentences`` every kept
+unit with the teacher's spacing. ``budget=R`` then drops the least important
 kept steps until the trace has at most ``R`` of the original's tokens.
 ``keep=("plan",)`` puts back, in ``rule``, ``steps`` and ``verified``, every step
 of those roles (as ``rldistill.segment`` assigns them) that leads straight into
-a kept computation: the decision next to its equation ("First, I subtract 3:"
-before ``9-3=6``), not general plans or retracted ones. It is the knob between
+a kept computation: the decision next to its equation ("First, I add 4 and 3."
+before ``4+3=7``), not general plans or retracted ones. It is the knob between
 bare computations and computations with their decision points.
 
 Leaves out: rewriting by a large model (C3oT) and token-level pruning
@@ -54,11 +56,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
-from rldistill.segment import Step, Trace, analyse, join_format
-
-GRANULARITIES = ("equations", "compact", "sentences")
-# Deleted first -> last; also the importance order for --budget.
-ROLE_ORDER = ("filler", "restate", "plan", "verify", "backtrack", "compute")
+from rldistill.render import (GRANULARITIES, ROLE_ORDER, Compressed, decisions, fit_budget,  # noqa: F401  (public here)
+                               has_math, render, tie_lead_ins, with_decisions)
+from rldistill.segment import Step, Trace, analyse
 
 _COMPRESSORS: dict[str, Callable] = {}
 
@@ -101,17 +101,6 @@ def get_compressor(name):
             obj = getattr(obj, part)
         return obj
     raise KeyError(f"unknown compressor {name!r}; available: {available_compressors()} (or 'package.module:attr')")
-
-
-class Compressed(str):
-    """A compressed completion that remembers which step indices it kept."""
-
-    kept: frozenset
-
-    def __new__(cls, text: str, kept=()):
-        obj = super().__new__(cls, text)
-        obj.kept = frozenset(kept)
-        return obj
 
 
 @dataclass
@@ -177,108 +166,6 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- rendering
-
-_LEAD = re.compile(
-    r"^(?:(?:so|now|then|thus|therefore|hence|alright|all right|okay|ok|well|hmm+|wait|actually|first things first|"
-    r"and|but|oh|right|great|good|yes|no|also|plugging in the numbers|let me (?:calculate|compute|see|check|write) (?:that|this|it)?|"
-    r"let'?s see|in this case|again|at this point)\b[\s,:!.]*)+", re.I)
-_HEDGE = re.compile(
-    r"\b(?:i think|i believe|i guess|i'?m (?:fairly|pretty) (?:sure|confident)(?: that)?|probably|maybe|perhaps|"
-    r"it seems(?: that)?|just to be (?:sure|thorough|safe)|basically|really|indeed|of course|obviously|clearly)\b,?\s*", re.I)
-
-
-def compact(text: str) -> str:
-    """A sentence without leading discourse markers and hedges.
-
-    >>> compact("So, I think each side is 21 divided by 3, which is 7 inches.")
-    'Each side is 21 divided by 3, which is 7 inches.'
-    """
-    t = _HEDGE.sub("", _LEAD.sub("", text.strip())).strip()
-    t = re.sub(r"^[-*•]\s+", "", t)
-    return (t[:1].upper() + t[1:]) if t else text.strip()
-
-
-def render_step(step: Step, granularity: str) -> str:
-    if granularity == "sentences":
-        return step.text
-    if granularity == "equations":
-        if step.final:  # the answer sentence stays whole: it may hold several boxes, or none ("Final answer: 7")
-            return compact(step.text)
-        if step.equations:
-            return "\n".join(step.equations)
-    return compact(step.text)
-
-
-def render(ex: Example, kept, granularity: str) -> Compressed:
-    """The trace made of the ``kept`` steps at ``granularity``, in the source's format."""
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    # Nothing after the final answer: the compressed trace ends in it.
-    kept = {i for i in kept if ex.final is None or i <= ex.final}
-    bodies: dict[str, str] = {}
-    for name, _ in ex.trace.sections:
-        parts, first = [], True
-        for s in ex.steps:
-            if s.section != name or s.index not in kept:
-                continue
-            piece = render_step(s, granularity)
-            sep = "" if first else (s.sep if granularity == "sentences" else "\n")
-            parts.append(sep + piece)
-            first = False
-        bodies[name] = "".join(parts)
-    return Compressed(join_format(ex.trace.fmt, bodies), kept)
-
-
-def with_decisions(ex: Example, kept: set[int], keep=()) -> set[int]:
-    """``kept`` plus every step whose role is in ``keep`` and that leads straight into a kept
-    computation (the next step, past deleted slips, re-checks and filler, is a kept ``compute``
-    step): "First, I subtract 3:" before ``9-3=6`` comes back; a general plan, or one followed
-    by another plan, does not."""
-    return set(kept) | decisions(ex, kept, keep)
-
-
-def decisions(ex: Example, kept: set[int], keep=()) -> set[int]:
-    """The steps ``with_decisions`` adds."""
-    st, out = ex.steps, set()
-    for s in st:
-        if s.role not in keep or s.check == "fail" or s.index in kept:
-            continue
-        j = s.index + 1  # skip the deleted slips, re-checks and filler in between
-        while j < len(st) and j not in kept and st[j].role in ("backtrack", "verify", "filler"):
-            j += 1
-        if j < len(st) and j in kept and st[j].role == "compute":
-            out.add(s.index)
-    return out
-
-
-def fit_budget(ex: Example, kept: set[int], granularity: str, budget: float | None) -> Compressed:
-    """Render, then drop the least important steps until at most ``budget`` of the original length remains.
-
-    Granularity is coarsened first (sentences -> compact -> equations), then
-    steps go in ``ROLE_ORDER``, earliest first (``keep`` decisions before the
-    computations they lead into); the final answer step always stays.
-    """
-    out = render(ex, kept, granularity)
-    if budget is None:
-        return out
-    limit = budget * ex.count(ex.completion)
-    levels = GRANULARITIES[: GRANULARITIES.index(granularity) + 1][::-1]
-    for g in levels[1:]:
-        if ex.count(out) <= limit:
-            return out
-        granularity, out = g, render(ex, kept, g)
-    kept = set(kept)
-    order = sorted((i for i in kept if not ex.steps[i].final),
-                   key=lambda i: (ROLE_ORDER.index(ex.steps[i].role), i))
-    for i in order:
-        if ex.count(out) <= limit:
-            break
-        kept.discard(i)
-        out = render(ex, kept, granularity)
-    return out
-
-
 # --------------------------------------------------------------------------- the built-ins
 
 
@@ -292,10 +179,10 @@ def none(ex: Example, budget=None, granularity="sentences", **_) -> str:
 
 @register_compressor("answer_only")
 def answer_only(ex: Example, **_) -> str | None:
-    """Only the final answer (``\\boxed{...}`` or the final answer line)."""
+    """Only the final answer step (the unit holding ``\\boxed{...}`` or the answer line, with its lead-in)."""
     if ex.final is None:
         return None
-    return Compressed(ex.final_text, {ex.final})
+    return render(ex, {ex.final}, "sentences")
 
 
 @register_compressor("rule")
@@ -304,7 +191,16 @@ def rule(ex: Example, budget=None, granularity="compact", keep=(), **_) -> str |
     if ex.final is None:
         return None
     kept = {s.index for s in ex.steps if s.final or s.role not in ("filler", "restate", "verify")}
-    return fit_budget(ex, with_decisions(ex, kept, keep), granularity, budget)
+    return _finish(ex, kept, granularity, budget, keep)
+
+
+def _finish(ex: Example, kept: set[int], granularity: str, budget, keep=(), methods=True) -> Compressed:
+    """Put back the decisions that lead into the kept steps (``keep`` roles, and with ``methods`` the
+    steps that introduce a formula, a substitution or a case split), then render under ``budget``."""
+    if granularity == "equations":  # decisions lead into the steps that will be written
+        kept = {i for i in kept if has_math(ex.steps[i])}
+    dec = decisions(ex, kept, keep, methods)
+    return fit_budget(ex, kept | dec, granularity, budget, prose=frozenset(dec))
 
 
 def bindings(st: list[Step], given=frozenset()) -> list[tuple[int, str, int]]:
@@ -314,32 +210,82 @@ def bindings(st: list[Step], given=frozenset()) -> list[tuple[int, str, int]]:
     (else, when only re-checks computed it, the latest re-check). A value the
     prompt gives is bound only to a real computation of it (a ``compute`` step):
     a slip or a re-check that happens to produce a given number does not make
-    later uses of that number depend on it.
+    later uses of that number depend on it; in the final answer step, only when
+    it is the answer.
     """
+    from rldistill.equations import numbers_in
+
     prod: dict[str, list[int]] = {}
     out = []
     for t in st:
+        # the final answer step restates the question's numbers ("...divisors of 196 is 9"): of those,
+        # only the answer itself (in the box, else the last number) needs its computation
+        answer = set(numbers_in(last_boxed(t.text) or "")) or set(numbers_in(t.text)[-1:]) if t.final else None
         for v in t.uses:
-            ps = prod.get(v, [])
+            if answer is not None and v in given and v not in answer:
+                continue
+            ps = prod.get(v, []) or prod.get(_percent(v), [])  # ".75" after "100 - 25 = 75" (75%)
+            ps = [r for r in ps if st[r].check != "fail"] or ps  # a slip binds only what nothing else computes
             if v in given:
                 ps = [r for r in ps if st[r].role == "compute"]
             else:
                 ps = [r for r in ps if st[r].role != "verify"] or ps
+            if not ps and answer is not None and v in answer:  # the answer, given and never computed:
+                ps = [r.index for r in st[:t.index]  # the latest step that states it ("$10,000 because ...")
+                      if v in r.uses and r.role not in ("verify", "backtrack") and r.check != "fail"][-1:]
+            if answer is not None and v in answer and all(st[r].produces.get(v) == {"mention"} for r in ps):
+                # an answer in other units than its computation ("$0.49" -> 49 cents, "0.25" -> 25%)
+                out += [(t.index, v, r) for r in prod.get(_hundredth(v), [])
+                        if st[r].role not in ("verify", "backtrack")][-1:]
             if ps:
                 out.append((t.index, v, ps[-1]))
+                # the same value computed another way earlier ("800-560 = 240", then "3/5*400 = 240"):
+                # the step may use either, so it keeps both computations (the answer needs one derivation)
+                ways = set(st[ps[-1]].produces.get(v, ()))
+                for r in reversed(ps[:-1] if not t.final else ()):
+                    h = st[r].produces.get(v, frozenset())
+                    h = h - {"mention"}  # computed by an equation, another way than the latest
+                    if st[r].role == "compute" and st[r].check != "fail" and h and not h & ways:
+                        out.append((t.index, v, r))
+                        ways |= h
         for v in t.results:  # a wrong equation still binds its users: they cannot be kept without it
             prod.setdefault(v, []).append(t.index)
     return out
 
 
+def _hundredth(v: str) -> str:
+    """``v`` / 100 as a key (``"49"`` -> ``"49/100"``), or ``""``."""
+    from fractions import Fraction
+
+    try:
+        return str(Fraction(v) / 100)
+    except (ValueError, ZeroDivisionError):
+        return ""
+
+
+def _percent(v: str) -> str:
+    """``v`` read as a percentage (``"3/4"`` -> ``"75"``), or ``""``."""
+    from fractions import Fraction
+
+    try:
+        f = Fraction(v) * 100
+    except (ValueError, ZeroDivisionError):
+        return ""
+    return str(f) if 0 < f < 100 and f.denominator == 1 else ""
+
+
 def _supported(st: list[Step], kept, t: int, v: str, p: int) -> bool:
     """Is ``v`` still computed for ``t``? Its producer ``p`` is kept; or ``p`` was a re-check and a kept
-    step before ``t`` computes ``v`` the same way (same left side: ``9/3=3`` and "... so 9/3=3 is correct")."""
+    step before ``t`` computes ``v`` the same way (same left side: ``9/3=3`` and "... so 9/3=3 is correct");
+    or a restatement, the same way (``r = 3`` again); or ``v`` is symbolic (``sym:r``, ``law:r``,
+    ``expr:2^2*7^2``) and any kept step before ``t`` states it."""
     if p in kept:
         return True
-    if st[p].role != "verify":
+    if ":" in v:  # a name, formula or factorisation: any kept statement of it
+        return any(r in kept and st[r].check != "fail" and v in st[r].results for r in range(t))
+    if st[p].role not in ("verify", "restate"):
         return False
-    ways = st[p].produces[v]
+    ways = st[p].produces.get(v, frozenset())  # (p may state v without producing it)
     return any(r in kept and st[r].check != "fail" and st[r].produces.get(v, frozenset()) & ways for r in range(t))
 
 
@@ -358,12 +304,12 @@ def steps(ex: Example, budget=None, granularity="compact", keep=(), **_) -> str 
         t = todo.pop()
         for v, p in need.get(t, ()):
             if st[p].role == "verify":  # bound to a re-check: keep the first computation it re-checks
-                ways = st[p].produces[v]
+                ways = st[p].produces.get(v, frozenset())  # (p may state v without producing it)
                 p = next((r.index for r in st[:p] if r.check != "fail" and r.produces.get(v, frozenset()) & ways), p)
             if p not in kept:
                 kept.add(p)
                 todo.append(p)
-    return fit_budget(ex, with_decisions(ex, kept, keep), granularity, budget)
+    return _finish(ex, kept, granularity, budget, keep)
 
 
 def derivation_holds(ex: Example, kept: set[int]) -> bool:
@@ -384,13 +330,16 @@ def verified(ex: Example, budget=None, granularity="equations", proxy=None, keep
         return None
     st = ex.steps
     by_value: dict[str, list[tuple[int, str, int]]] = {}
+    by_producer: dict[int, list[tuple[int, str, int]]] = {}
     for t, v, p in bindings(st, ex.given):
         by_value.setdefault(v, []).append((t, v, p))
+        by_producer.setdefault(p, []).append((t, v, p))  # "75" may be bound as ".75" (a percentage)
     kept = {s.index for s in st}
 
     def can_delete(i: int) -> bool:
         kept.discard(i)
-        ok = all(_supported(st, kept, t, v, p) for v in st[i].results for t, _, p in by_value.get(v, ()) if t in kept)
+        affected = [b for v in st[i].results for b in by_value.get(v, ())] + by_producer.get(i, [])
+        ok = all(_supported(st, kept, t, v, p) for t, v, p in affected if t in kept)
         kept.add(i)
         return ok
 
@@ -408,4 +357,4 @@ def verified(ex: Example, budget=None, granularity="equations", proxy=None, keep
     for i in candidates:
         if can_delete(i):
             kept.discard(i)
-    return fit_budget(ex, with_decisions(ex, kept, keep), granularity, budget)
+    return _finish(ex, kept, granularity, budget, keep)

@@ -44,7 +44,9 @@ def _pad_to(t: torch.Tensor, width: int, left: bool, value) -> torch.Tensor:
 
 
 class DynamicSamplingGRPOTrainer(GRPOTrainer):
-    def __init__(self, *args, dynamic_sampling: str = "none", max_rounds: int = 2, seen_ids_dir: str | None = None, **kw):
+    def __init__(self, *args, dynamic_sampling: str = "none", max_rounds: int = 2, seen_ids_dir: str | None = None,
+                 generation_backend: str = "hf", **kw):
+        self.generation_backend = generation_backend
         if dynamic_sampling not in ("none", "drop", "refill"):
             raise ValueError(f"dynamic_sampling must be 'none', 'drop' or 'refill', got {dynamic_sampling!r}")
         self.dynamic_sampling, self.max_rounds, self.seen_ids_dir = dynamic_sampling, max_rounds, seen_ids_dir
@@ -53,6 +55,26 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
         self._refill_key = (-1, 0)  # (global step, refill draws at that step)
 
     # -- hooks into TRL
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        """Text rollouts through the stream backend (``rldistill.generation.sample_rollouts``); TRL's own path for
+        vLLM, paged generation, images, or settings the stream backend does not sample with."""
+        if (self.generation_backend == "stream" and not self.use_vllm and not images and not multimodal_fields
+                and not getattr(self, "use_transformers_paged", False)):
+            from trl.models import unwrap_model_for_generation
+
+            from rldistill.generation import sample_rollouts
+
+            gc = self.generation_config
+            with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                             gather_deepspeed3_params=self.args.ds3_gather_for_generation) as model:
+                out = sample_rollouts(model, [list(p) for p in prompt_ids], eos_ids=self.eos_token_ids,
+                                      pad_id=self._tokenizer.pad_token_id, max_new_tokens=self.max_completion_length,
+                                      temperature=gc.temperature, top_p=gc.top_p, top_k=gc.top_k, min_p=gc.min_p,
+                                      repetition_penalty=gc.repetition_penalty, batch_size=len(prompt_ids))
+            if out is not None:
+                return out, None
+        return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._last_rewards_per_func = rewards_per_func  # gathered over all processes, in global order

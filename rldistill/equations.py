@@ -31,7 +31,7 @@ _WORDS = {w: i for i, w in enumerate(
 _WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
                "hundred": 100, "thousand": 1000, "million": 1000000, "twice": 2, "thrice": 3})
 
-_NUM = r"\d++(?:\.\d++)?+"
+_NUM = r"(?:\d++(?:\.\d++)?+|(?<!\d)\.\d++)"  # ".4" too
 _THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3})((?:,\d{3})+)(?![\d])")
 _LIST_MARK = re.compile(r"(?m)^\s*(?:\d+[.)]|step\s+\d+[:.]?)\s+", re.I)
 _FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
@@ -63,7 +63,7 @@ def numbers_in(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for m in re.finditer(rf"(?<![\w.]){_NUM}|\b[a-z]+\b", text, re.I):
         tok = m.group(0)
-        if tok[0].isdigit():
+        if tok[0].isdigit() or tok[0] == ".":
             if len(tok) <= 40:
                 out.append(key(tok))
         elif tok.lower() in _WORDS:
@@ -185,16 +185,20 @@ def holds(lhs: str, rhs: str, approx: bool = False) -> bool | None:
 
 # --------------------------------------------------------------------------- finding equations
 
-_MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]|\$\$(.+?)\$\$|\$(.+?)\$", re.S)
+# A "$" right before a digit opens no math when money follows ("$60 mowing") and closes none ("$3 = $600");
+# $...$ math stays on one line.
+_MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]|\$\$(.+?)\$\$|\$(?!\d[\d,.]*\s+[a-z])([^\n$]+?)\$(?!\d)", re.S)
 # Possessive quantifiers throughout: adjacent optional spaces would otherwise backtrack cubically on long blanks.
-_ATOM = rf"\(*+\s*+(?:-\s*+)?{_NUM}\s*+\)*+"
-_EXPR = rf"{_ATOM}(?:\s*+[-+*/×÷·^x]\s*+{_ATOM})*+"
-_PLAIN_EQ = re.compile(rf"(?<![\w.\\_^{{}}*/+×÷·=-])({_EXPR}(?:\s*+(?:=|≈)\s*+{_EXPR})++)(?![\w\\{{(]|\.\d)")
+# (So an atom keeps the spaces after it: "= 560 files" ends in a space, and a word may follow it.)
+_ATOM = rf"\(*+\s*+(?:-\s*+)?\$?{_NUM}%?+\s*+\)*+"  # "$35": an amount of money is a number; "20%" too
+# "(2+1)(2+1)": brackets side by side multiply; a match never starts right after a bracket (inside a product).
+_EXPR = rf"{_ATOM}(?:(?:\s*+[-+*/×÷·^x]\s*+|(?<=\))(?=\()){_ATOM})*+"
+_PLAIN_EQ = re.compile(rf"(?<![\w.\\_^{{}}*/+×÷·=()\[\]-])({_EXPR}(?:\s*+(?:=|≈)\s*+{_EXPR})++)(?:(?<=\s)|(?![\w\\{{(]|\.\d))")
 _VERBAL = re.compile(
     rf"(?<![\w.])({_NUM})\s+(plus|minus|times|multiplied by|divided by|over)\s+({_NUM}),?\s+"
     rf"(?:is|equals|gives(?: us)?|which is|which equals|is equal to|makes|that'?s|=)\s+(?:equal to\s+)?({_NUM})(?!\s*[-+*/×÷^·]\s*\d)", re.I)
 _VERBAL_OPS = {"plus": "+", "minus": "-", "times": "×", "multiplied by": "×", "divided by": "/", "over": "/"}
-_NOT_EQ = re.compile(r"[<>≤≥≠]|\\(?:le|ge|leq|geq|neq|ne|lt|gt|equiv|pmod|mod)\b|\\%|%|!")
+_NOT_EQ = re.compile(r"[<>≤≥≠]|\\(?:le|ge|leq|geq|neq|ne|lt|gt|equiv|pmod|mod)\b|\\%|(?<![\d\s])%|!")
 
 
 def _brace(s: str, i: int) -> int:
@@ -257,7 +261,7 @@ def latex_to_expr(s: str) -> str:
 def _literal(side: str, latex: bool) -> str | None:
     """Key of a side that is a bare number (what an equation "produces"), else None."""
     side = side.strip().strip("$").strip()
-    m = re.fullmatch(rf"\(?\s*-?\s*({_NUM})\s*\)?", side)
+    m = re.fullmatch(rf"\(?\s*-?\s*\$?({_NUM})%?\s*\)?", side)
     if m:
         return key(m.group(1))
     m = _FRAC.fullmatch(side) if latex else None
@@ -288,8 +292,27 @@ def _check_chain(eq: str, latex: bool) -> list[tuple[bool, str | None, str]]:
 
 
 def _plain(s: str) -> str:
-    s = s.replace("×", "*").replace("·", "*").replace("÷", "/").replace("^", "**")
-    return re.sub(r"(?<=\d)\s*x\s*(?=[\d(])", "*", s).strip()
+    s = s.replace("$", "")
+    # a percentage alone is its number ("... = 75%"); inside an expression it is a fraction ("20% * 2")
+    s = re.sub(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$", r"\1", s)
+    s = re.sub(r"(\d+(?:\.\d+)?|\.\d+)\s*%", r"(\1/100)", s).replace("×", "*").replace("·", "*").replace("÷", "/").replace("^", "**")
+    s = re.sub(r"\)\s*\(", ")*(", s)
+    return re.sub(r"(?<=\d)\s*x\s*(?=[\d(.])", "*", s).strip()
+
+
+_STOP = r"(?:times|plus|minus|divided|multiplied|over|and|or|is|are|was|equals?|which|so|gives|makes|that|then|to|by)\b"
+_AFTER = r"(?=\s*(?:[-+*/×÷=]|x\s)\s*[\d$(.])"
+_PER_UNIT = re.compile(rf"(?<=\d)/[A-Za-z]+\.?{_AFTER}")
+_UNIT_WORDS = re.compile(rf"(?<=[\d%])(?:\s+(?!{_STOP})[A-Za-z][A-Za-z'.]*(?:/[A-Za-z]+\.?)?){{1,5}}{_AFTER}")
+
+
+def _drop_units(text: str) -> str:
+    """Unit words between a number and an operator go: "7 packs × 18 balls/pack = 126" -> "7 × 18 = 126".
+
+    >>> _drop_units("24 correct answers * 2 points/answer = 48 points, 40 hours * $12/hour = $480")
+    '24 * 2 = 48 points, 40 * $12 = $480'
+    """
+    return _UNIT_WORDS.sub("", _PER_UNIT.sub("", text))
 
 
 @lru_cache(maxsize=65536)
@@ -300,12 +323,12 @@ def check_text(text: str) -> tuple[str, tuple[str, ...], tuple[tuple[str, str], 
     checked, all hold), ``"fail"`` (one does not hold) or ``"none"`` (nothing
     checkable); ``equations`` are the equation strings found, verbal ones
     rewritten as ``a op b = c``; ``results`` the ``(key, how)`` pairs of the
-    bare numbers that a holding equation produces on its right side, ``how``
-    being its left side normalised (two steps that compute the same number
+    bare numbers that an equation produces on its right side, ``how``
+    being its left side normalised (``"wrong"`` when the equation does not hold) (two steps that compute the same number
     the same way are recomputations of one another).
 
     >>> check_text("So 12 + 7 = 19, then 19 × 3 = 56.")
-    ('fail', ('12 + 7 = 19', '19 × 3 = 56'), (('19', '12+7'),))
+    ('fail', ('12 + 7 = 19', '19 × 3 = 56'), (('19', '12+7'), ('56', 'wrong')))
     >>> check_text(r"each side is \\( \\frac{21}{3} = 7 \\) inches")
     ('ok', ('\\\\( \\\\frac{21}{3} = 7 \\\\)',), (('7', '21/3'),))
     """
@@ -315,12 +338,14 @@ def check_text(text: str) -> tuple[str, tuple[str, ...], tuple[tuple[str, str], 
     plain = list(text)
     for m in _MATH.finditer(text):
         body = next(g for g in m.groups() if g is not None)
+        if m.group(4) is not None and (re.search(r"[a-z]{2,}\s+[a-z]{2,}", body) or re.match(r"\d[\d,.]*\s+[a-z]", body)):
+            continue  # "$7 each so 5*7=$35": money, not math; read as plain text
         plain[m.start():m.end()] = [" "] * (m.end() - m.start())
         if ("=" in body or "\\approx" in body) and "\\boxed" not in body:
             eqs.append((m.start(), m.group(0).strip()))
             if not _NOT_EQ.search(body):
                 links += _check_chain(body, latex=True)
-    rest = "".join(plain)
+    rest = _drop_units("".join(plain))
     for m in _VERBAL.finditer(rest):
         if re.search(r"(?:times|plus|minus|by|over|of|[-+*/×÷])\s*$", rest[:m.start()]):
             continue  # "2 times 6 times 7 = ..." is not "6 times 7 = ..."
@@ -330,13 +355,21 @@ def check_text(text: str) -> tuple[str, tuple[str, ...], tuple[tuple[str, str], 
         links += _check_chain(eq, latex=False)
     for m in _PLAIN_EQ.finditer(rest):
         eq = m.group(1).strip()
-        if re.search(r"(?:times|plus|minus|by|over|of)\s*$", rest[:m.start()]):
-            eq = eq.split("=", 1)[1].strip()  # the left side continues a verbal expression: check the rest only
+        if re.search(r"(?:times|plus|minus|over)\s*$", rest[:m.start()]) or (
+                re.search(r"\b(?:of|by)\s*$", rest[:m.start()]) and not re.search(r"\d\s*[-+*/×÷·^x]", eq.split("=")[0])):
+            # the left side continues a verbal expression ("2 times 6 times 7 = ...", "half of 10 = 5"):
+            # check the rest only ("a difference of 75-55 = 20" is whole)
+            eq = eq.split("=", 1)[1].strip()
         if not re.search(r"[-+*/×÷·^x]", eq) and eq.count("=") <= 1:
             continue  # "x = 3" style fragments carry no computation
+        if re.search(r"[-+*/×÷·^=]\s*$", rest[:m.start()]):
+            continue  # "S + 143 = 200 - 16": the left side goes on before the match (a letter); not checkable
+        if eq.count("(") != eq.count(")"):
+            continue  # starts or ends inside a bracket: a piece of a larger expression, not an equation
         eqs.append((m.start(), eq))
         if not _NOT_EQ.search(rest[max(0, m.start() - 1):m.end() + 1]):
             links += _check_chain(eq, latex=False)
     status = "none" if not links else ("ok" if all(v for v, _, _ in links) else "fail")
-    results = tuple(dict.fromkeys((k, how) for v, k, how in links if v and k is not None))
+    # a wrong equation's result is marked "wrong": steps that use it cannot be kept without it
+    results = tuple(dict.fromkeys((k, how if v else "wrong") for v, k, how in links if k is not None))
     return status, tuple(e for _, e in sorted(eqs)), results

@@ -5,12 +5,17 @@ What it does:
 * recognises three trace formats: R1-style ``<think>...</think>answer``,
   Sky-T1 ``<|begin_of_thought|>...<|end_of_thought|><|begin_of_solution|>...
   <|end_of_solution|>`` and plain text (truncated traces keep what they have);
-* splits each section into steps by ``sentence``, ``line`` or ``paragraph``
-  (display math and ``\\boxed{...}`` are never cut);
-* reads the quantities each step *uses* and the results it *produces*
-  (numbers, ``a op b = c`` results, verbal arithmetic such as "21 divided by
-  3, which is 7"), and checks every closed-form equation it contains
-  (``rldistill.equations``);
+* splits each section into units by ``sentence``, ``line`` or ``paragraph``
+  (``rldistill.units``: display math, code and ``\\boxed{...}`` are never
+  cut) and marks the lead-ins ("We have:") that go with the unit after them;
+* reads the quantities each step *uses* and the results it *produces*:
+  numbers (``a op b = c`` results, verbal arithmetic such as "21 divided by
+  3, which is 7", money, percentages, unit words read past), named
+  quantities (``f(-2) = 2``), formulas (``r = \\sqrt{x^2+y^2}``, used by the
+  step that evaluates it, with the values of its letters), factorisations
+  and other symbolic results (``rldistill.symbols``), and the expressions in
+  letters a later step works out (``x2 - x1 = ...`` uses the formula that
+  wrote ``x2 - x1``); checks every closed-form equation (``rldistill.equations``);
 * assigns a role from the text alone: ``plan``, ``compute``, ``verify``
   (re-checking a result already established), ``backtrack`` (an abandoned
   attempt, or its correction), ``restate`` and ``filler``. Roles come from
@@ -19,10 +24,13 @@ What it does:
   whose results are never used is the abandoned attempt). Annotations that a
   synthetic teacher may carry are never read.
 
-What it leaves out: semantic parsing of prose. Quantities are numbers; a
-symbolic step without numbers is classified by its markers only.
+What it leaves out: semantic parsing of prose. Dependencies are read from
+the text: equal numbers or names tie steps that may be unrelated, and a
+result stated without an equation ("70 apples in total") ties to nothing.
 
-Run: ``python -m rldistill.segment FILE.txt`` prints the steps and roles.
+Run: ``python -m rldistill.segment FILE [--row N] [--method verified]`` prints each step, its role,
+what it computes, the dependency links found (each quantity it uses, with the earlier step that
+computed it) and, with ``--method``, which steps that compressor keeps.
 """
 
 from __future__ import annotations
@@ -31,10 +39,11 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from rldistill.equations import check_text, numbers_in
+from rldistill.equations import check_text, key, numbers_in
+from rldistill.symbols import definitions, factorisations, loose, mentions
+from rldistill.units import UNITS, is_lead_in, split_steps  # noqa: F401  (split_steps, UNITS: public here too)
 
 ROLES = ("plan", "compute", "verify", "backtrack", "restate", "filler")
-UNITS = ("sentence", "line", "paragraph")
 
 # --------------------------------------------------------------------------- formats
 
@@ -91,69 +100,6 @@ def join_format(fmt: str, sections: dict[str, str]) -> str:
     return sections.get("body", "")
 
 
-# --------------------------------------------------------------------------- splitting
-
-# Blocks that must never be cut: display math and boxed answers (which may span lines).
-_DISPLAY = re.compile(r"```.*?(?:```|$)|\\\[.*?\\\]|\$\$.*?\$\$", re.S)
-# A sentence ends at . ! ? followed by space and something that starts a sentence.
-_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\\$*(\"'])")
-# List items ("1. **Step**", "- foo") must not be read as sentence ends.
-_LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
-
-
-def _protect(text: str) -> tuple[str, list[str]]:
-    """Replace display math by placeholders so newlines inside it are kept."""
-    saved: list[str] = []
-
-    def sub(m):
-        saved.append(m.group(0))
-        return f"\x00{len(saved) - 1}\x00"
-
-    return _DISPLAY.sub(sub, text), saved
-
-
-def _restore(text: str, saved: list[str]) -> str:
-    return re.sub(r"\x00(\d+)\x00", lambda m: saved[int(m.group(1))], text)
-
-
-def _sentences(line: str) -> list[str]:
-    if not _SENT_END.search(line):
-        return [line.strip()] if line.strip() else []
-    # Do not split inside inline math or braces: mask them, split, then map back.
-    masked = list(line)
-    depth, in_dollar, in_paren = 0, False, False
-    i = 0 if re.search(r"[{$]|\\\(", line) else len(line)  # nothing to mask: skip the scan
-    while i < len(line):
-        c = line[i]
-        two = line[i : i + 2]
-        if two == "\\(":
-            in_paren = True
-        elif two == "\\)":
-            in_paren = False
-        elif c == "$":
-            in_dollar = not in_dollar
-        elif c == "{":
-            depth += 1
-        elif c == "}":
-            depth = max(0, depth - 1)
-        if (depth or in_dollar or in_paren) and c in ".!?":
-            masked[i] = "#"
-        i += 1
-    lead = _LIST_ITEM.match(line)
-    if lead:  # "1. **Step**": the list marker's dot ends no sentence
-        masked[: lead.end()] = "#" * lead.end()
-    masked_s = "".join(masked)
-    out, start = [], 0
-    for m in _SENT_END.finditer(masked_s):
-        # "e.g. Foo", "Mr. X", a decimal "3. 5" are rare in traces; single letters guard "e.g.".
-        if re.search(r"\b(?:e\.g|i\.e|vs|Mr|Dr|etc)\.$", line[start : m.start()]):
-            continue
-        out.append(line[start : m.start()])
-        start = m.end()
-    out.append(line[start:])
-    return [s for s in (x.strip() for x in out) if s]
-
-
 @dataclass
 class Step:
     text: str
@@ -167,31 +113,7 @@ class Step:
     check: str = "none"  # equations: "ok" (all checkable ones hold), "fail", or "none" (nothing checkable)
     equations: tuple = ()  # equation strings found in the step (for the "equations" granularity)
     final: bool = False  # holds the final boxed answer
-
-
-def split_steps(body: str, unit: str = "sentence") -> list[tuple[str, str]]:
-    """Split a section body into ``[(separator, text), ...]``.
-
-    >>> [t for _, t in split_steps("Hi there. So 2+2=4.\\n\\nDone.")]
-    ['Hi there.', 'So 2+2=4.', 'Done.']
-    """
-    if unit not in UNITS:
-        raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
-    protected, saved = _protect(body)
-    out: list[tuple[str, str]] = []
-    for p_i, para in enumerate(re.split(r"\n\s*\n", protected)):
-        if not para.strip():
-            continue
-        psep = "\n\n" if out else ""
-        if unit == "paragraph":
-            out.append((psep, para.strip()))
-            continue
-        for l_i, line in enumerate(x for x in para.split("\n") if x.strip()):
-            lsep = psep if l_i == 0 else "\n"
-            pieces = [line.strip()] if unit == "line" else _sentences(line)
-            for s_i, piece in enumerate(pieces):
-                out.append((lsep if s_i == 0 else " ", piece))
-    return [(sep, _restore(t, saved)) for sep, t in out]
+    lead_in: bool = False  # introduces the next step of its section ("We have:"): kept exactly when that one is
 
 
 # --------------------------------------------------------------------------- roles
@@ -209,7 +131,8 @@ _BACKTRACK = _rx(
 _VERIFY = _rx(
     r"\b(?:double[- ]check\w*|verif\w+|let(?:'s| me| us) (?:check|confirm|make sure|recheck|re-check)|sanity check|"
     r"to (?:be sure|be thorough|confirm)|make sure|seems (?:correct|right)|that (?:matches|checks out|is consistent)|"
-    r"checks out|consistent|just to confirm|recheck|re-check|confirm\w*|which matches|as expected|yes,? (?:that'?s|it'?s) (?:right|correct))\b"
+    r"checks out|consistent|just to confirm|recheck|re-check|confirm\w*|which matches|as expected|check this|"
+    r"(?:way|how) to (?:check|verify|confirm)|back in|yes,? (?:that'?s|it'?s) (?:right|correct))\b"
 )
 _RESTATE = _rx(
     r"^(?:so,? )?(?:i|we)(?:'ve| have) (?:this|a|the) problem|\b(?:the problem (?:says|states|asks|is|gives)|we(?:'re| are) given|"
@@ -239,30 +162,81 @@ def analyse(completion: str, prompt: str = "", unit: str = "sentence", answer: s
     trace = split_format(completion)
     steps: list[Step] = []
     for name, body in trace.sections:
-        for sep, text in split_steps(body, unit):
-            steps.append(Step(text=text, section=name, index=len(steps), sep=sep))
+        units = split_steps(body, unit)
+        for k, (sep, text) in enumerate(units):
+            nxt = units[k + 1][1] if k + 1 < len(units) else None
+            steps.append(Step(text=text, section=name, index=len(steps), sep=sep, lead_in=nxt is not None and is_lead_in(text, nxt)))
     given = set(numbers_in(prompt))
     prompt_words = _words(prompt)
     seen: set[str] = set(given)
     final = final_index(steps, answer)
-    for s in steps:
+    defs = [definitions(s.text) for s in steps]
+    facts = [factorisations(s.text) for s in steps]
+    # symbolic values ("θ = \frac{\pi}{2}") are expressions later steps use by writing them again
+    sym_values = [tuple(loose(rhs) for kind, rhs, value, _ in d.values()
+                        if kind == "value" and value is None and len(loose(rhs)) >= 3) for d in defs]
+    facts = [f + v for f, v in zip(facts, sym_values)]
+    names, exprs = {n for d in defs for n in d}, {e for f in facts for e in f}
+    # A step that works out an expression in letters ("x2 - x1 = -4 - 2 = -6") uses the earlier step
+    # that wrote it (the formula "sqrt((x2 - x1)^2 + (y2 - y1)^2)"): the key form:x2-x1.
+    lefts = [_letter_lhs(s.text) for s in steps]
+    looses = [loose(s.text) for s in steps]
+    laws: dict[str, frozenset] = {}  # name -> the free letters of its latest formula
+    values: dict[str, str] = {}  # name -> its latest value
+    for s, d, f in zip(steps, defs, facts):
         nums = numbers_in(s.text)
         s.check, s.equations, eq_results = check_text(s.text)
-        # A step produces what its holding equations compute (and how: the left side), and any number
-        # it is the first to mention (how: "mention").
+        # A step produces what its holding equations compute (and how: the left side), any number
+        # it is the first to mention (how: "mention"), the names it defines ("f(-2) = 2": the key
+        # sym:f(-2), and 2 as "=f(-2)"; a formula also law:r) and factorisations (expr:2^2*7^2).
         how: dict[str, set] = {}
         for k, lhs in eq_results:
             how.setdefault(k, set()).add(lhs)
-        for n in nums:
+        for n in nums if s.check != "fail" else ():  # a slip ("12 / 60 = 2.2?") introduces nothing
             if n not in seen:
                 how.setdefault(n, set()).add("mention")
+        uses = set()
+        for n, (kind, rhs, value, free) in d.items():
+            how.setdefault("sym:" + n, set()).add(rhs)
+            if value is not None:
+                how.setdefault(key(value), set()).add("=" + n)
+            if kind == "formula":
+                how.setdefault("law:" + n, set()).add(rhs)
+            elif values.get(n) in (rhs, value):  # "Thus, r = 3" again: uses the earlier statement
+                uses.add("sym:" + n)
+            elif n in laws:  # evaluating a formula uses it, and the values of its letters
+                uses |= {"law:" + n} | {"sym:" + v for v in laws[n] if v in names and v != n}
+        laws.update({n: free for n, (kind, _, _, free) in d.items() if kind == "formula"})
+        values.update({n: (value or rhs) for n, (kind, rhs, value, _) in d.items() if kind == "value"})
+        for e in f:
+            how.setdefault("expr:" + e, set()).add("factor")
+        for k in {k for k in lefts if k and k in looses[s.index]} - {lefts[s.index]}:
+            how.setdefault("form:" + k, set()).add("formula")
+        if lefts[s.index]:
+            uses.add("form:" + lefts[s.index])
+        uses |= {("sym:" if m in names else "expr:") + m for m in mentions(s.text, names - set(d), exprs - set(f))}
+        # numbers met only as later sides of a chain ("(2+1)(2+1) = 3 × 3 = 9": the 3) are worked out here
+        inner = set()
+        for eq in s.equations:
+            sides = eq.split("=")
+            inner |= {x for side in sides[1:] for x in numbers_in(side)} - set(numbers_in(sides[0]))
+        # ...and what its first equation starts from is used, even when it is computed again here
+        # ("117 divided by 9 is 13, because 9*13=117" uses 117)
+        lhs = set(numbers_in(s.equations[0].split("=")[0])) if s.equations else set()
         s.produces = {k: frozenset(v) for k, v in how.items()}
         s.results = frozenset(how)
-        s.uses = frozenset(set(nums) - s.results)
+        s.uses = frozenset(((set(nums) - inner) | uses) - s.results | lhs)
         s.final = s.index == final
-        seen |= set(nums)
+        if s.check != "fail":
+            seen |= set(nums)
     _assign_roles(steps, given, prompt_words)
     return trace, steps
+
+
+def _letter_lhs(text: str) -> str | None:
+    """The left side of the step's first equation when it is an expression in letters (``x2 - x1``)."""
+    m = re.search(r"(?:^|[\s($])((?:[A-Za-z]\w{0,2}\s*[-+*/]\s*)+[A-Za-z]\w{0,2})\s*=", text)
+    return loose(m.group(1)) if m else None
 
 
 # "the answer is 7", "Final answer: 7", "#### 7" - an answer must follow ("that's the final answer." is no answer line).
@@ -296,11 +270,15 @@ def _assign_roles(steps: list[Step], given: set[str], prompt_words: set[str]) ->
     for s in reversed(steps):
         used_later[s.index] = set(later)
         later |= s.uses | s.results
+    checking = False  # inside a re-check block: after "To verify, we check:", while nothing new comes up
     for s in steps:
         t = s.text.strip()
         # New: a value no earlier step computed this way (8/4=2 after 10-8=2 is new work). A step that says
-        # it re-checks only needs the values to be known already (going back, 2+8=10 re-checks 10-8=2).
-        if _VERIFY.search(t):
+        # it re-checks, or follows one, only needs the values to be known already (going back, 2+8=10
+        # re-checks 10-8=2).
+        strict = s.results - established - given
+        known = not (s.results - established)  # every result some earlier step already stated
+        if _VERIFY.search(t) or (checking and known):
             new = s.results - established - given
         else:
             # ...and 9-8=1 again after 1+8=9 recomputed its input 9 is new work too.
@@ -325,6 +303,8 @@ def _assign_roles(steps: list[Step], given: set[str], prompt_words: set[str]) ->
         else:
             role = "restate"  # states known quantities again, computes nothing new
         s.role = role
+        # a re-check that opens a block ("To verify, we check:") covers the steps under it
+        checking = (role == "verify" and s.lead_in) or (checking and known and role not in ("plan", "backtrack"))
         established |= s.results
         if role != "verify":  # a re-check's inverse ("going back, 1+8=9") is not work done
             ways.update({(v, h): s.index for v, hows in s.produces.items() for h in hows})
@@ -332,18 +312,51 @@ def _assign_roles(steps: list[Step], given: set[str], prompt_words: set[str]) ->
     # The abandoned attempt: a step right before a backtrack marker whose new results are never used again.
     for i, s in enumerate(steps[:-1]):
         nxt = steps[i + 1]
-        if nxt.role == "backtrack" and s.role == "compute" and not s.final:
-            if s.check == "fail" or not (s.results - given) & used_later[nxt.index] - nxt.results:
-                s.role = "backtrack"
+        # (a value its equation computes counts even when the prompt also states it: "300-225=$75" with "75%" given)
+        computed = {v for v, hows in s.produces.items() if hows - {"mention"}}
+        if nxt.role == "backtrack" and not s.final and (s.check == "fail" or (
+                s.role == "compute" and not ((s.results - given) | computed) & used_later[nxt.index] - nxt.results)):
+            s.role = "backtrack"
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    text = open(argv[0]).read() if argv else sys.stdin.read()
-    _, steps = analyse(text)
-    for s in steps:
-        flag = "*" if s.final else " "
-        print(f"{s.index:3d}{flag} {s.role:9s} {s.check:4s} +{sorted(s.results)} <{sorted(s.uses)} | {s.text[:100]!r}")
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m rldistill.segment",
+                                 description="Print a trace's steps, their roles and the dependency links found.")
+    ap.add_argument("file", nargs="?", help="a text file with one trace, or a .jsonl of rows (see --row); stdin if absent")
+    ap.add_argument("--row", type=int, default=0, help="which row of a .jsonl (0-based)")
+    ap.add_argument("--unit", choices=UNITS, default="sentence")
+    ap.add_argument("--method", default=None, help="also mark the steps this compressor keeps (K), e.g. verified")
+    args = ap.parse_args(argv)
+    prompt, answer = "", None
+    if args.file and args.file.endswith(".jsonl"):
+        from rldistill.compress import _text_prompt
+        from rldistill.data import load_traces
+
+        ds = load_traces(args.file)
+        if not 0 <= args.row < len(ds):
+            ap.error(f"{args.file}: --row {args.row} out of range (it has {len(ds)} rows)")
+        row = ds[args.row]
+        text, prompt, answer = row["completion"] or "", _text_prompt(row["prompt"]), str(row["answer"])
+    else:
+        text = open(args.file).read() if args.file else sys.stdin.read()
+    from rldistill.compressors import Example, bindings, get_compressor
+
+    ex = Example(text, prompt, answer or "", unit=args.unit)
+    kept = set()
+    if args.method:
+        out = get_compressor(args.method)(ex)
+        kept = set(getattr(out, "kept", ()))
+    links: dict[int, list[str]] = {}
+    for t, v, p in bindings(ex.steps, ex.given):
+        links.setdefault(t, []).append(f"{v}@{p}")
+    print("step  K role      check  computes | uses (quantity@step it comes from) | text")
+    for s in ex.steps:
+        flag = ("*" if s.final else " ") + ("K" if s.index in kept else (" " if not args.method else "."))
+        lead = " [lead-in]" if s.lead_in else ""
+        print(f"{s.index:4d}{flag} {s.role:9s} {s.check:5s} {sorted(s.results)} | {links.get(s.index, [])} |{lead} "
+              f"{s.text[:100]!r}")
     return 0
 
 

@@ -125,3 +125,16 @@ def test_recomputing_a_value_from_new_inputs_is_work_not_a_recheck():
     trace = "9-8=1\n1+8=9\n9-8=1\n1+3=4\n\\boxed{4}"
     _, steps = analyse(trace, prompt="Start with 9, give 8, get 8, give 8, get 3.")
     assert [s.role for s in steps[:4]] == ["compute"] * 4
+
+
+def test_the_segment_command_shows_roles_links_and_what_is_kept(tmp_path, capsys):
+    from rldistill.segment import main
+
+    path = tmp_path / "t.txt"
+    path.write_text("Okay.\nFirst, I add 4 and 3:\n4+3=7\nThen 7*5=35\n\\boxed{35}")
+    assert main([str(path), "--method", "verified"]) == 0
+    lines = {line.split("| ")[-1].strip(): line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "[lead-in]" in lines["[lead-in] 'First, I add 4 and 3:'"]
+    link = lines["'Then 7*5=35'"]
+    assert "'7@2'" in link and " K " in link  # 7 comes from step 2 (4+3=7), and verified keeps it
+    assert " . " in lines["'Okay.'"] and "filler" in lines["'Okay.'"]
