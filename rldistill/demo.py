@@ -37,6 +37,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from rldistill.demo_jobs import plan_steps, row_tokens, run_jobs, steps_for  # noqa: F401 (steps_for: demo.sh)
+
 log = logging.getLogger("rldistill.demo")
 
 ARMS = ("answer_only_sft", "verbose_sft", "compressed_sft", "verbose_sft_grpo", "compressed_sft_grpo")
@@ -125,53 +127,7 @@ def prepare_data(p: Preset, out: Path, seed: int) -> dict:
     return {"data": data, "student": student, "sft_data": paths, "compress_stats": stats, "n_problems": len(common)}
 
 
-def row_tokens(path: Path, tokenizer) -> list[int]:
-    """Tokens a trainer sees per row: prompt + completion + EOS (what SFT's num_tokens counts)."""
-    from rldistill.data import read_jsonl
-
-    rows = read_jsonl(path)
-    return [len(tokenizer(r["prompt"] + r["completion"])["input_ids"]) + 1 for r in rows]
-
-
-def plan_steps(tokens_per_row: list[int], budget: int, batch_size: int) -> int:
-    """Optimizer steps so that steps x batch x mean tokens per row ≈ budget."""
-    mean = sum(tokens_per_row) / len(tokens_per_row)
-    return max(1, round(budget / (batch_size * mean)))
-
-
-def steps_for(data: str, tokenizer: str, budget: int, batch_size: int) -> int:
-    """``plan_steps`` from paths (used by scripts/demo.sh)."""
-    from rldistill.models import load_tokenizer
-
-    return plan_steps(row_tokens(Path(data), load_tokenizer(tokenizer)), budget, batch_size)
-
-
 # ---------------------------------------------------------------- training (the stages' own APIs)
-
-
-def _parse(module, argv: list[str]):
-    from rldistill.config import parse_args
-
-    return parse_args(module.make_parser(), argv)
-
-
-def _train(module, argv: list[str]) -> dict:
-    """Build the stage's trainer from an argv list, train, save; return what it logged."""
-    s, t, m = _parse(module, argv)
-    trainer = module.build_trainer(s, t, m)
-    t0 = time.time()
-    trainer.train()
-    trainer.save_model(t.output_dir)
-    secs = time.time() - t0
-    hist = trainer.state.log_history
-    tokens = max((h.get("num_tokens", 0) for h in hist), default=0)
-    losses = [h["loss"] for h in hist if "loss" in h]
-    rewards = [h["reward"] for h in hist if "reward" in h]
-    if hasattr(trainer, "end"):  # TRL >= 1.x: closes trackers and the verifier pool's loggers
-        trainer.end()
-    return {"steps": trainer.state.global_step, "num_tokens": tokens, "seconds": round(secs, 1),
-            "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
-            "rewards": rewards}
 
 
 def sft_argv(p: Preset, model: Path, data: Path, out: Path, steps: int, seed: int, batch: int | None = None) -> list[str]:
@@ -223,74 +179,6 @@ def plan_arms(p: Preset, prep: dict, run_dir: Path, seed: int) -> dict:
     return plan
 
 
-def _run_job(kind: str, args: dict, threads: int):
-    """One job, in a worker process (or inline): ``sft``/``grpo`` training from an argv, or ``eval`` of a model."""
-    import importlib
-
-    import torch
-
-    torch.set_num_threads(threads)
-    if not logging.getLogger().handlers:  # a fresh worker process
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if kind in ("sft", "grpo"):
-        return _train(importlib.import_module(f"rldistill.{kind}"), args["argv"])
-    if kind == "eval":
-        from rldistill.evaluate import evaluate_model
-
-        return evaluate_model(**args)
-    raise ValueError(f"unknown job kind {kind!r}")
-
-
-def run_jobs(jobs: dict[str, dict], workers: int, threads: int, timings: dict) -> dict:
-    """Run ``{name: {"kind", "args", "deps", "priority"}}`` respecting ``deps``, ``workers`` at a time.
-
-    A ready job with the lowest ``priority`` starts first whenever a worker is
-    free (the demo puts the longest chain, verbose SFT → GRPO → eval, first).
-    Workers are spawned processes with ``threads`` torch threads each; with
-    ``workers <= 1`` the jobs run in this process. Returns ``{name: result}``;
-    a failing job raises with its name.
-    """
-    results: dict = {}
-
-    def ready():
-        return sorted((n for n, j in jobs.items() if n not in results and n not in running
-                       and all(d in results for d in j.get("deps", ()))), key=lambda n: jobs[n].get("priority", 0))
-
-    running: dict = {}
-    if workers <= 1:
-        while len(results) < len(jobs):
-            todo = ready()
-            if not todo:
-                raise ValueError(f"job dependencies cannot be met: {sorted(set(jobs) - set(results))}")
-            n = todo[0]
-            t0 = time.time()
-            results[n] = _run_job(jobs[n]["kind"], jobs[n]["args"], threads)
-            timings[n] = round(time.time() - t0, 1)
-            log.info("%s done in %.0fs", n, timings[n])
-        return results
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        futures: dict = {}
-        while len(results) < len(jobs):
-            for n in ready()[: workers - len(running)]:
-                running[n] = time.time()
-                futures[ex.submit(_run_job, jobs[n]["kind"], jobs[n]["args"], threads)] = n
-            if not futures:
-                raise ValueError(f"job dependencies cannot be met: {sorted(set(jobs) - set(results))}")
-            finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-            for f in finished:
-                n = futures.pop(f)
-                try:
-                    results[n] = f.result()
-                except Exception as e:
-                    raise RuntimeError(f"demo job {n!r} failed: {e}") from e
-                timings[n] = round(time.time() - running.pop(n), 1)
-                log.info("%s done in %.0fs", n, timings[n])
-    return results
-
-
 def eval_config(p: Preset, prep: dict, seed: int):
     """The evaluation settings; the completion cap is 1.2x the teacher's longest trace on the suites
     (every arm may write as much as its teacher did, and generation ends at the first final answer)."""
@@ -304,8 +192,10 @@ def eval_config(p: Preset, prep: dict, seed: int):
         longest = max(len(tok(r["completion"])["input_ids"]) for split in ("eval", "ood")
                       for r in read_jsonl(prep["data"] / f"{split}.jsonl"))
         cap = round(1.2 * longest)
+    # The embedded recipes train on plain-text prompts, so evaluation asks them the same way.
     return EvalConfig(max_new_tokens=cap, batch_size=p.eval_batch_size, budgets=p.budgets,
-                      budget_suites=("eval", "ood"), seed=seed, backend="auto", stop_at_answer=True)
+                      budget_suites=("eval", "ood"), seed=seed, backend="auto", stop_at_answer=True,
+                      chat_template=False, progress=False)
 
 
 def demo_jobs(plan: dict, suites: dict, cfg, run_dir: Path, tag: str = "") -> dict:
@@ -555,8 +445,16 @@ def cli(argv: list[str] | None = None) -> int:
                     help="parallel worker processes for the arms (default: min(2, cores); 1 = run in this process)")
     ap.add_argument("--train-styles", type=float, default=None,
                     help="fraction of training prompts in the styles' training wordings (default 0; see synth)")
+    ap.add_argument("--student", default=None,
+                    help="a pretrained student (a name such as smollm2-135m, or a Hugging Face model directory): "
+                         "run the real-student demo (rldistill.demo_real) instead of the embedded one")
+    ap.add_argument("--config", default=None, help="with --student: a YAML file of demo_real.RealPreset fields")
+    ap.add_argument("--resume", action="store_true",
+                    help="with --student: reuse the trained models and evaluations a previous run in --out saved")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if a.student or a.config:
+        return real_cli(a)
     preset = PRESETS["quick" if a.quick else "default"]
     if a.threads is not None:
         preset = replace(preset, threads=a.threads)
@@ -570,6 +468,23 @@ def cli(argv: list[str] | None = None) -> int:
         x = summary["arms"][arm]
         print(f"{arm:>20}  eval {100 * x['eval']['accuracy']:5.1f}%  ood {100 * x['ood']['accuracy']:5.1f}%  "
               f"worst style {100 * x['worst_style']['accuracy']:5.1f}%  tokens {x['eval']['mean_tokens']:.0f}")
+    return 0
+
+
+def real_cli(a) -> int:
+    """``rldistill demo --student NAME``: the real-student demo with the flags that apply to it."""
+    from rldistill import demo_real
+
+    p = demo_real.load_preset(a.config, demo_real.PRESETS["quick" if a.quick else "default"])
+    over = {"student": a.student, "threads": a.threads, "workers": a.workers}
+    p = replace(p, **{k: v for k, v in over.items() if v is not None})
+    if a.train_styles is not None:
+        raise SystemExit("--train-styles applies to the embedded demo only")
+    summary = demo_real.run(a.out, quick=a.quick, seeds=a.seeds, seed=a.seed, preset=p, resume=a.resume)
+    print(f"wrote {Path(a.out) / 'report.md'} and {Path(a.out) / 'summary.json'} in {summary['wall_s']:.0f}s")
+    for arm, x in summary["arms"].items():
+        print(f"{arm:>20}  eval {100 * x['eval']['accuracy']:5.1f}%  worst style {100 * x['worst_style']['accuracy']:5.1f}%"
+              f"  related {100 * x['related']['accuracy']:5.1f}%  tokens {x['eval']['mean_tokens'] or 0:.0f}")
     return 0
 
 

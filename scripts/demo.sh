@@ -56,5 +56,6 @@ print(round(1.2 * max(len(t(r['completion'])['input_ids']) for s in ('eval', 'oo
 rldistill eval --model verbose_sft="$M/verbose_sft" answer_only_sft="$M/answer_only_sft" \
   compressed_sft="$M/compressed_sft" verbose_sft_grpo="$M/verbose_sft_grpo" \
   compressed_sft_grpo="$M/compressed_sft_grpo" \
-  --data "$OUT/data" --max-new-tokens "$CAP" --batch-size 100 --budgets 16,64,256 --budget-suites eval,ood --out "$OUT/eval"
+  --data "$OUT/data" --max-new-tokens "$CAP" --batch-size 100 --budgets 16,64,256 --budget-suites eval,ood \
+  --no-chat-template --out "$OUT/eval"   # the embedded recipes train on plain-text prompts
 echo "report: $OUT/eval/report.md"

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rldistill import demo
+from rldistill import demo, demo_jobs
 
 ARMS = ["answer_only_sft", "verbose_sft", "compressed_sft", "verbose_sft_grpo", "compressed_sft_grpo"]
 
@@ -132,7 +132,7 @@ def test_several_seeds_report_the_mean_the_spread_and_each_seed(quick_run, tmp_p
 
 def test_run_jobs_respects_dependencies_then_priority(monkeypatch):
     order = []
-    monkeypatch.setattr(demo, "_run_job", lambda kind, args, threads: order.append(args["n"]) or args["n"])
+    monkeypatch.setattr(demo_jobs, "_run_job", lambda kind, args, threads: order.append(args["n"]) or args["n"])
     jobs = {"b": {"kind": "x", "args": {"n": "b"}, "deps": ["a"], "priority": 0},
             "a": {"kind": "x", "args": {"n": "a"}, "deps": [], "priority": 5},
             "c": {"kind": "x", "args": {"n": "c"}, "deps": [], "priority": 1},
