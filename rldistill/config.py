@@ -105,8 +105,20 @@ class GRPOScriptArguments(DataArguments):
     dynamic_sampling_max_rounds: int = field(
         default=2, metadata={"help": "refill: at most this many extra generation rounds per generation batch."}
     )
+    max_sampled_tokens: int | None = field(
+        default=None, metadata={
+            "help": "Stop training once this many tokens (prompt + completion, all processes) have been sampled: "
+            "a compute budget that does not depend on how long the policy writes (max_steps still caps it)."},
+    )
+    generation_backend: str = field(
+        default="stream", metadata={
+            "help": "Rollouts without vLLM: 'stream' (continuous batching, rldistill.generation; falls back to "
+            "'hf' for top-k/min-p/repetition penalty) or 'hf' (TRL's padded model.generate)."},
+    )
 
     def __post_init__(self):
+        if self.generation_backend not in ("stream", "hf"):
+            raise ValueError(f"generation_backend must be 'stream' or 'hf', got {self.generation_backend!r}")
         if self.dynamic_sampling not in ("none", "drop", "refill"):
             raise ValueError(f"dynamic_sampling must be one of 'none', 'drop', 'refill', got {self.dynamic_sampling!r}")
 
@@ -142,14 +154,14 @@ def last_complete_checkpoint(output_dir) -> str | None:
     return None
 
 
-def train_and_save(trainer, training_args, stage: str) -> None:
+def train_and_save(trainer, training_args, stage: str, save=None) -> None:
     """The body of every TRL stage's ``main``: train (resuming when asked), save model + tokenizer
-    (gathered under ZeRO-3 by ``save_model``), close the trackers."""
+    (gathered under ZeRO-3 by ``save_model``; ``save(trainer, output_dir)`` instead when given), close the trackers."""
     resume = normalize_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if resume:
         trainer.accelerator.print(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
+    (save or (lambda t, out: t.save_model(out)))(trainer, training_args.output_dir)
     trainer.accelerator.print(f"saved the {stage} model and tokenizer to {training_args.output_dir}")
     trainer.end()
 
@@ -184,5 +196,18 @@ def run_cli(main_fn, parser, argv) -> int:
         main_fn(script_args, training_args, model_args)
     except (DataError, UnknownVerifierError, RewardConfigError) as e:
         raise SystemExit(f"recipe error: {e}") from None
+    close_process_group()
     return 0
+
+
+def close_process_group() -> None:
+    """End a distributed run in order: every rank reaches the barrier, then the process group (and the gloo or
+    DeepSpeed shared-memory threads behind it) is torn down before the interpreter exits. Left to interpreter
+    exit, those threads are destroyed while still joinable and the C++ runtime aborts the process (SIGABRT after
+    a run that finished and saved), which `accelerate launch` reports as a failed run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 

@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,20 @@ def test_slurm_launcher_rejects_an_unknown_stage():
     r = subprocess.run(["bash", "scripts/launch_slurm.sh", "dpo", "configs/recipes/tiny/grpo.yaml"], cwd=REPO,
                        env=dict(os.environ, DRY_RUN="1"), capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "unknown stage" in r.stderr
+
+
+def test_stage_cli_closes_the_process_group_before_exit(tmp_path):
+    """Gloo's worker threads left to interpreter exit abort the process (SIGABRT) after a run that finished and
+    saved; run_cli closes the group first. A one-rank gloo group in a fresh interpreter stands in for a launch."""
+    code = (
+        "import os, torch.distributed as dist\n"
+        "from rldistill.config import close_process_group\n"
+        "dist.init_process_group('gloo', init_method='tcp://127.0.0.1:%d', rank=0, world_size=1)\n"
+        "dist.all_reduce(__import__('torch').ones(4))\n"
+        "close_process_group()\n"
+        "assert not dist.is_initialized()\n"
+        "close_process_group()  # twice, or with no group at all: nothing to do\n"
+        "print('closed')\n" % free_port()
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "closed" in r.stdout, r.stderr[-2000:]
