@@ -116,7 +116,16 @@ class GRPOScriptArguments(DataArguments):
             "'hf' for top-k/min-p/repetition penalty) or 'hf' (TRL's padded model.generate)."},
     )
 
+    generation_dtype: str = field(
+        default="float32", metadata={
+            "help": "Stream rollouts from a copy of the policy in this dtype: 'float32' (the policy's own) or "
+            "'bfloat16' (about twice the decoding speed on CPUs with AVX512-BF16; the copy's weights are refreshed "
+            "before every generation; not under ZeRO-3)."},
+    )
+
     def __post_init__(self):
+        if self.generation_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"generation_dtype must be 'float32' or 'bfloat16', got {self.generation_dtype!r}")
         if self.generation_backend not in ("stream", "hf"):
             raise ValueError(f"generation_backend must be 'stream' or 'hf', got {self.generation_backend!r}")
         if self.dynamic_sampling not in ("none", "drop", "refill"):

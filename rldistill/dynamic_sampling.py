@@ -45,8 +45,8 @@ def _pad_to(t: torch.Tensor, width: int, left: bool, value) -> torch.Tensor:
 
 class DynamicSamplingGRPOTrainer(GRPOTrainer):
     def __init__(self, *args, dynamic_sampling: str = "none", max_rounds: int = 2, seen_ids_dir: str | None = None,
-                 generation_backend: str = "hf", **kw):
-        self.generation_backend = generation_backend
+                 generation_backend: str = "hf", generation_dtype: str = "float32", **kw):
+        self.generation_backend, self.generation_dtype = generation_backend, generation_dtype
         if dynamic_sampling not in ("none", "drop", "refill"):
             raise ValueError(f"dynamic_sampling must be 'none', 'drop' or 'refill', got {dynamic_sampling!r}")
         self.dynamic_sampling, self.max_rounds, self.seen_ids_dir = dynamic_sampling, max_rounds, seen_ids_dir
@@ -70,7 +70,8 @@ class DynamicSamplingGRPOTrainer(GRPOTrainer):
                 out = sample_rollouts(model, [list(p) for p in prompt_ids], eos_ids=self.eos_token_ids,
                                       pad_id=self._tokenizer.pad_token_id, max_new_tokens=self.max_completion_length,
                                       temperature=gc.temperature, top_p=gc.top_p, top_k=gc.top_k, min_p=gc.min_p,
-                                      repetition_penalty=gc.repetition_penalty, batch_size=len(prompt_ids))
+                                      repetition_penalty=gc.repetition_penalty, batch_size=len(prompt_ids),
+                                      dtype=self.generation_dtype)
             if out is not None:
                 return out, None
         return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)

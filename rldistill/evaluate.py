@@ -64,6 +64,9 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N rows of each suite"})
     base_suite: str = field(default="eval", metadata={"help": "suite the prompt styles are compared with"})
     backend: str = field(default="auto", metadata={"help": "auto | stream | hf | vllm"})
+    generation_dtype: str = field(default="float32", metadata={
+        "help": "decode with the weights in this dtype (float32 | bfloat16; stream and hf backends). bfloat16 about "
+                "doubles CPU decoding speed where AVX512-BF16 exists; greedy texts then differ from float32's"})
     chat_template: bool = field(default=True, metadata={
         "help": "ask string prompts as a user message through the tokenizer's chat template, when it has one"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar while generating"})
@@ -232,8 +235,8 @@ def evaluate_model(name: str, path: str, suites: dict[str, Path], cfg: EvalConfi
     rows = {sname: load_suite(p, cfg.limit) for sname, p in suites.items()}
     styles = [s for s in suites if s.split("/")[-2:-1] == ["styles"]]
     t0 = time.time()
-    gen = Generator(path, cfg.backend, cfg.batch_size, progress=cfg.progress)
-    res = {"path": str(path), "backend": gen.backend, "suites": {}}
+    gen = Generator(path, cfg.backend, cfg.batch_size, progress=cfg.progress, dtype=cfg.generation_dtype)
+    res = {"path": str(path), "backend": gen.backend, "generation_dtype": cfg.generation_dtype, "suites": {}}
     per_problem: dict[str, list[bool]] = {}
     for sname, srows in rows.items():
         t1 = time.time()
@@ -349,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "stream", "hf", "vllm"], default=d.backend,
                    help="auto: vLLM when installed and CUDA is present, else stream (continuous batching on CPU); "
                         "hf: padded model.generate")
+    p.add_argument("--generation-dtype", choices=["float32", "bfloat16"], default=d.generation_dtype,
+                   help=helps["generation_dtype"])
     p.add_argument("--no-chat-template", dest="chat_template", action="store_false",
                    help="send string prompts as plain text even when the tokenizer has a chat template")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -369,6 +374,7 @@ def cli(argv: list[str] | None = None) -> int:
                      budget_suites=tuple(x for x in args.budget_suites.split(",") if x) or None,
                      force_suffix=args.force_suffix, answer_tokens=args.answer_tokens, overlap_n=args.overlap_n,
                      limit=args.limit, base_suite=args.base_suite, backend=args.backend, seed=args.seed,
+                     generation_dtype=args.generation_dtype,
                      stop_at_answer=args.stop_at_answer, chat_template=args.chat_template, progress=args.progress)
     result = evaluate_models(_parse_models(args.model), resolve_suites(args.data), cfg, args.out)
     print(f"wrote {Path(args.out) / 'eval.json'} and {Path(args.out) / 'report.md'}")

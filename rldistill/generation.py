@@ -165,11 +165,12 @@ def hf_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int, te
 
 def stream_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int, temperature: float = 0.0,
                     top_p: float = 1.0, n: int = 1, batch_size: int = 32, seed: int = 0, stop_at_answer: bool = False,
-                    progress: bool = False):
+                    progress: bool = False, dtype=None):
     """Continuous batching (``rldistill.stream``): the same contract as ``hf_generate``, which it falls back to
-    for models whose cache it does not handle."""
+    for models whose cache it does not handle. ``dtype`` (``"bfloat16"``): decode with a copy in that dtype."""
     from rldistill import stream
 
+    model = stream.decode_copy(model, stream.resolve_dtype(dtype))
     if not stream.supported(model):
         return hf_generate(model, tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                            n=n, batch_size=batch_size, seed=seed, stop_at_answer=stop_at_answer)
@@ -201,10 +202,13 @@ def stream_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int
 
 def sample_rollouts(model, prompts: list[list[int]], *, eos_ids, pad_id: int, max_new_tokens: int,
                     temperature: float = 1.0, top_p: float = 1.0, top_k: int | None = None, min_p: float | None = None,
-                    repetition_penalty: float | None = 1.0, batch_size: int = 64, seed: int | None = None):
+                    repetition_penalty: float | None = 1.0, batch_size: int = 64, seed: int | None = None, dtype=None):
     """RL rollouts (GRPO, PPO) through the stream backend: one sampled completion per prompt, its EOS kept as
     TRL's trainers keep it. ``None`` when the settings need ``model.generate`` (top-k, min-p, a repetition
-    penalty) or the model's cache is not one the stream backend handles; the caller then generates as before."""
+    penalty) or the model's cache is not one the stream backend handles; the caller then generates as before.
+    ``dtype`` (``"bfloat16"``): sample from a copy of the policy in that dtype, its weights refreshed at every call;
+    the trainer still scores the samples with the policy itself (the usual small rollout/trainer mismatch of
+    low-precision rollout engines such as vLLM)."""
     from rldistill import stream
 
     if (top_k or 0) > 0 or min_p or (repetition_penalty not in (None, 1.0)) or not stream.supported(model):
@@ -212,7 +216,7 @@ def sample_rollouts(model, prompts: list[list[int]], *, eos_ids, pad_id: int, ma
     was_training = model.training
     out = stream.stream_generate(model, prompts, max_new_tokens=max_new_tokens, eos=set(eos_ids), pad=pad_id,
                                  temperature=temperature, top_p=top_p, batch_size=batch_size, seed=seed,
-                                 keep_eos=True)
+                                 keep_eos=True, dtype=dtype)
     model.train(was_training)
     return [per[0][0] for per in out]
 
@@ -254,12 +258,15 @@ def vllm_generate(llm, prompts: list[list[int]], *, max_new_tokens: int, tempera
 class Generator:
     """Holds a loaded model and tokenizer; ``__call__`` generates token ids."""
 
-    def __init__(self, model_path: str, backend: str = "auto", batch_size: int = 32, progress: bool = False):
+    def __init__(self, model_path: str, backend: str = "auto", batch_size: int = 32, progress: bool = False,
+                 dtype: str | None = None):
         from rldistill.models import load_model_and_tokenizer, load_tokenizer
+        from rldistill.stream import resolve_dtype
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.path, self.batch_size, self.progress = str(model_path), batch_size, progress
+        self.dtype = resolve_dtype(dtype)  # decoding dtype for the stream and hf backends (None: the model's)
         self.backend = ("vllm" if vllm_available() else "stream") if backend == "auto" else backend
         if self.backend == "vllm":
             from vllm import LLM
@@ -280,8 +287,10 @@ class Generator:
         if self.backend == "stream":
             return stream_generate(self.model, self.tok, prompts, max_new_tokens=max_new_tokens,
                                    temperature=temperature, top_p=top_p, n=n, batch_size=self.batch_size, seed=seed,
-                                   stop_at_answer=stop_at_answer, progress=self.progress)
-        return hf_generate(self.model, self.tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                                   stop_at_answer=stop_at_answer, progress=self.progress, dtype=self.dtype)
+        from rldistill.stream import decode_copy
+
+        return hf_generate(decode_copy(self.model, self.dtype), self.tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                            top_p=top_p, n=n, batch_size=self.batch_size, seed=seed, stop_at_answer=stop_at_answer)
 
     def decode(self, ids: list[int]) -> str:

@@ -48,7 +48,8 @@ def build_trainer(script_args, training_args, model_args):
         model=model_args.model_name_or_path, reward_funcs=reward_funcs, args=training_args, train_dataset=train,
         eval_dataset=evals, processing_class=tokenizer, peft_config=get_peft_config(model_args),
         dynamic_sampling=script_args.dynamic_sampling, max_rounds=script_args.dynamic_sampling_max_rounds,
-        seen_ids_dir=script_args.seen_ids_dir, generation_backend=script_args.generation_backend)
+        seen_ids_dir=script_args.seen_ids_dir, generation_backend=script_args.generation_backend,
+        generation_dtype=script_args.generation_dtype)
     if script_args.max_sampled_tokens:
         trainer.add_callback(sampled_token_budget(script_args.max_sampled_tokens))
     return trainer

@@ -542,6 +542,7 @@ def train(script_args, args: PPOConfig, model_args) -> Path:
 
     reward_funcs = reward_funcs_from_args(script_args, args)  # bad reward names fail before any model loads
     args.generation_backend = script_args.generation_backend  # read by ppo_rollout.generate
+    args.generation_dtype = script_args.generation_dtype
     reward_names = [f.__name__ for f in reward_funcs]
     if args.reward_weights is not None and len(args.reward_weights) != len(reward_funcs):
         raise ValueError(f"reward_weights has {len(args.reward_weights)} entries for {len(reward_funcs)} reward_funcs")

@@ -91,7 +91,7 @@ def generate(model, accelerator, args, tokenizer, prompt_ids, prompt_mask, eos_i
             rows = sample_rollouts(policy, [ids[m.bool()].tolist() for ids, m in zip(prompt_ids, prompt_mask)],
                                    eos_ids=eos_ids, pad_id=tokenizer.pad_token_id, temperature=args.temperature,
                                    max_new_tokens=args.max_completion_length, top_p=args.top_p, top_k=args.top_k,
-                                   batch_size=len(prompt_ids))
+                                   batch_size=len(prompt_ids), dtype=getattr(args, "generation_dtype", None))
             if rows is not None:
                 return pad_right(rows, tokenizer.pad_token_id, prompt_ids.device)
         was_training = policy.training

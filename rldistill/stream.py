@@ -17,12 +17,20 @@ costs in proportion to the rows in it, both are paid in full. Here:
 Exactly what the model computes for a row is what ``model.generate`` computes with left padding: the same
 forward, the same masks and positions; greedy decoding picks the same tokens up to float ties.
 
+- **Decoding dtype.** ``dtype=torch.bfloat16`` decodes with a bfloat16 copy of the model (``decode_copy``), kept
+  per model, its weights cast from the model's at every call (an RL policy is never decoded stale). On a
+  CPU with AVX512-BF16 the matrix products of a decoding step run about twice as fast in bfloat16; greedy texts
+  then differ from float32's after a few dozen tokens, so it is a choice (``--generation-dtype`` in eval,
+  ``generation_dtype`` in the RL recipes), measured in ``scripts/bench_generate.py`` and for accuracy in the README.
+
 Leaves out: paged attention, prefix sharing between the ``n`` samples of a prompt, and models whose cache is
 not a plain per-layer key/value stack (``supported`` says so; ``rldistill.generation`` then uses ``generate``).
 """
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections import deque
 
 import torch
@@ -76,6 +84,45 @@ def supported(model) -> bool:
     except Exception:  # noqa: BLE001 - any model we cannot introspect goes to generate()
         return False
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+DTYPES = {"float32": None, "fp32": None, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def resolve_dtype(name) -> torch.dtype | None:
+    """A decoding dtype by name (``float32``/``bfloat16``); ``None`` means the model's own."""
+    if name is None or isinstance(name, torch.dtype):
+        return name
+    if name not in DTYPES:
+        raise ValueError(f"generation dtype must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
+def decode_copy(model, dtype: torch.dtype | None):
+    """``model`` itself, or a copy of it in ``dtype`` for decoding. The copy is made once per model; at every call
+    the model's current weights are cast into it (tens of milliseconds for a 135M model, next to seconds of
+    decoding), so a policy that an optimizer step (or DeepSpeed, through ``.data``) changed is never decoded
+    stale."""
+    if dtype is None or next(model.parameters()).dtype == dtype:
+        return model
+    params = list(model.parameters())
+    if any(hasattr(p, "ds_id") for p in params):
+        raise ValueError("a decoding dtype other than the model's is not supported under DeepSpeed ZeRO-3 "
+                         "(its parameters are partitioned): use ZeRO-2, or the model's own dtype")
+    held = _COPIES.get(model)
+    if held is None or held[1] != dtype or len(held[2]) != len(params):
+        twin = copy.deepcopy(model).eval()
+        for p in twin.parameters():  # weights only: buffers (rotary frequencies) keep their float32 precision
+            p.requires_grad_(False)
+            p.data = p.data.to(dtype)
+        _COPIES[model] = (twin, dtype, list(twin.parameters()))
+        return twin
+    twin, _, twin_params = held
+    with torch.no_grad():
+        for src, dst in zip(params, twin_params):
+            dst.copy_(src)
+    return twin
 
 
 class _Sampler:
@@ -273,10 +320,12 @@ class Engine:
 @torch.inference_mode()
 def stream_generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos: set[int], pad: int,
                     temperature: float = 0.0, top_p: float = 1.0, n: int = 1, batch_size: int = 32, seed: int | None = 0,
-                    done_check=None, progress=None, keep_eos: bool = False) -> list[list[tuple[list[int], bool]]]:
+                    done_check=None, progress=None, keep_eos: bool = False,
+                    dtype: torch.dtype | str | None = None) -> list[list[tuple[list[int], bool]]]:
     """Per prompt, ``n`` (completion ids, finished) pairs, the ending EOS left out unless ``keep_eos``;
     ``done_check(token, ids)`` may end a sequence early (it then counts as finished). ``progress`` is called with
-    the number of sequences done."""
+    the number of sequences done. ``dtype``: decode with a copy of the model in that dtype (``decode_copy``)."""
+    model = decode_copy(model, resolve_dtype(dtype))
     jobs = deque(sorted(((i, j) for i in range(len(prompts)) for j in range(n)), key=lambda ij: -len(prompts[ij[0]])))
     results: list[list] = [[None] * n for _ in prompts]
     done = [0]

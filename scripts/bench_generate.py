@@ -10,7 +10,8 @@ Arms, interleaved round by round so that a slow spell of a shared machine hits e
 - ``stream+answer``: the same, ending each completion at its first complete final answer (what ``rldistill eval``
   and the demo do: fewer tokens, so compare its wall time, not its tokens per second);
 - ``single`` (``--single K``): ``model.generate`` one prompt at a time on the first K prompts;
-- ``--bf16``: the stream arm again with the weights in bfloat16 (its greedy agreement with fp32 is printed).
+- ``--bf16``: the stream arm again decoding with bfloat16 weights (``--generation-dtype bfloat16`` in eval,
+  ``generation_dtype: bfloat16`` in the RL recipes); "same text" then counts completions identical to float32's.
 
 Prompts go through the model's chat template. Prints tokens/s per arm, the ratio against ``generate`` and how
 many completions are identical to ``generate``'s. Threads: torch's default (all cores) unless ``--threads``.
@@ -62,12 +63,10 @@ def main(argv=None) -> int:
     if a.single:
         arms["single"] = lambda m: [hf_generate(m, tok, [p], max_new_tokens=a.max_new_tokens, batch_size=1)[0]
                                     for p in prompts[: a.single]]
-    bf16 = None
-    if a.bf16:
-        import copy
-
-        bf16 = copy.deepcopy(model).to(torch.bfloat16)
-        arms["stream bf16"] = lambda m: stream_generate(bf16, tok, prompts, **kw)
+    if a.bf16:  # the project's path with --generation-dtype bfloat16: a bfloat16 copy of the weights, refreshed per call
+        arms["stream bf16"] = lambda m: stream_generate(m, tok, prompts, dtype="bfloat16", **kw)
+        arms["stream bf16+answer"] = lambda m: stream_generate(m, tok, prompts, dtype="bfloat16", stop_at_answer=True,
+                                                               **kw)
 
     times: dict[str, list[float]] = {k: [] for k in arms}
     outs: dict[str, list] = {}
@@ -78,11 +77,11 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             outs[name] = fn(model)
             times[name].append(time.perf_counter() - t)
-            print(f"  round {r + 1} {name:>14}: {times[name][-1]:.1f} s", flush=True)
+            print(f"  round {r + 1} {name:>18}: {times[name][-1]:.1f} s", flush=True)
     ref = outs["generate"]
     result = {}
     base = None
-    print(f"\n{'arm':>14} {'tokens':>7} {'median s':>9} {'tok/s':>7} {'vs generate':>11} {'same text':>9}")
+    print(f"\n{'arm':>18} {'tokens':>7} {'median s':>9} {'tok/s':>7} {'vs generate':>11} {'same text':>9}")
     for name in arms:
         toks = sum(len(ids) for per in outs[name] for ids, _ in per)
         sec = statistics.median(times[name])
@@ -91,10 +90,12 @@ def main(argv=None) -> int:
         same = sum(x == y for x, y in zip(outs[name], ref))
         result[name] = {"tokens": toks, "seconds": round(sec, 2), "tokens_per_s": round(tps, 1),
                         "ratio": round(tps / base, 2), "same_as_generate": f"{same}/{len(outs[name])}"}
-        print(f"{name:>14} {toks:>7} {sec:>9.1f} {tps:>7.1f} {tps / base:>10.2f}x {same:>5}/{len(outs[name])}")
-    print(f"\nwall time for the same prompts: stream+answer {result['stream+answer']['seconds']} s against generate "
-          f"{result['generate']['seconds']} s ({result['generate']['seconds'] / result['stream+answer']['seconds']:.2f}x)"
-          f"  load {os.getloadavg()[0]:.1f}")
+        print(f"{name:>18} {toks:>7} {sec:>9.1f} {tps:>7.1f} {tps / base:>10.2f}x {same:>5}/{len(outs[name])}")
+    for name in ("stream+answer", "stream bf16+answer"):
+        if name in result:
+            print(f"wall time for the same prompts: {name} {result[name]['seconds']} s against generate "
+                  f"{result['generate']['seconds']} s ({result['generate']['seconds'] / result[name]['seconds']:.2f}x)")
+    print(f"load {os.getloadavg()[0]:.1f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"settings": vars(a), "arms": result}, f, indent=2)

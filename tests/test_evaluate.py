@@ -272,6 +272,11 @@ def test_eval_cli_on_the_embedded_student_and_suites(tmp_path, monkeypatch):
     assert set(suites["eval"]["pass@k"]) == {"1", "2"}
     assert res["models"]["s"]["robustness"]["worst_style"].startswith("styles/")
     assert (out / "report.md").exists() and (out / "accuracy_vs_tokens.png").exists()
+    assert res["models"]["s"]["generation_dtype"] == "float32"
+    rc = main(["eval", "--model", f"s={tmp_path / 'student'}", "--data", f"eval={tmp_path / 'data' / 'eval.jsonl'}",
+               "--limit", "4", "--max-new-tokens", "8", "--generation-dtype", "bfloat16", "--out", str(tmp_path / "bf16")])
+    res = json.loads((tmp_path / "bf16" / "eval.json").read_text())
+    assert rc == 0 and res["models"]["s"]["generation_dtype"] == "bfloat16" and res["models"]["s"]["suites"]["eval"]["n"] == 4
 
 
 def test_math_verifier_through_the_shared_score_function():

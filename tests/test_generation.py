@@ -92,6 +92,53 @@ def test_generator_backends_agree(tiny_student):
         Generator(str(tiny_student), backend="fast")
 
 
+def test_bfloat16_decoding_uses_a_copy_that_follows_the_model(tiny):
+    import copy
+
+    from rldistill.stream import decode_copy
+
+    base, tok, prompts = tiny
+    model = copy.deepcopy(base)  # the module's model stays untouched
+    first = stream_generate(model, tok, prompts, max_new_tokens=8, batch_size=4, dtype="bfloat16")
+    twin = decode_copy(model, torch.bfloat16)
+    assert {p.dtype for p in twin.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # the model itself is never cast
+    assert all(b.dtype == torch.float32 for b in twin.buffers() if b.is_floating_point())  # rotary frequencies
+    def by_hand(m):  # the model's weights cast once by hand (its buffers left in float32, as the copy leaves them)
+        m = copy.deepcopy(m)
+        for p in m.parameters():
+            p.data = p.data.to(torch.bfloat16)
+        return m
+
+    assert first == stream_generate(by_hand(model), tok, prompts, max_new_tokens=8, batch_size=4)
+    # an in-place update of the model (an optimizer step) reaches the copy at the next call
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    after = stream_generate(model, tok, prompts, max_new_tokens=8, batch_size=4, dtype="bfloat16")
+    assert decode_copy(model, torch.bfloat16) is twin
+    assert all(torch.equal(a.to(torch.bfloat16), b) for a, b in zip(model.parameters(), twin.parameters()))
+    assert after == stream_generate(by_hand(model), tok, prompts, max_new_tokens=8, batch_size=4)
+    assert after != first
+
+
+def test_decoding_dtype_errors_are_clear(tiny):
+    import copy
+
+    from rldistill.config import GRPOScriptArguments
+    from rldistill.stream import decode_copy, resolve_dtype
+
+    with pytest.raises(ValueError, match="generation dtype"):
+        resolve_dtype("float16x")
+    with pytest.raises(ValueError, match="generation_dtype"):
+        GRPOScriptArguments(dataset_path="x.jsonl", generation_dtype="int8")
+    partitioned = copy.deepcopy(tiny[0])
+    next(partitioned.parameters()).ds_id = 0  # what DeepSpeed ZeRO-3 puts on its partitioned parameters
+    with pytest.raises(ValueError, match="ZeRO-3"):
+        decode_copy(partitioned, torch.bfloat16)
+    assert decode_copy(partitioned, None) is partitioned
+
+
 def test_prompt_ids_wraps_strings_in_the_chat_template_only_when_asked(tiny_student):
     from rldistill.models import load_tokenizer
 
@@ -140,7 +187,8 @@ def test_sample_rollouts_keep_the_eos_and_defer_to_generate_for_top_k(tiny):
     assert sample_rollouts(model, prompts, eos_ids=eos, pad_id=0, max_new_tokens=4, top_k=5) is None
 
 
-def test_grpo_rollouts_go_through_the_stream_backend(tiny_student, tmp_path, monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_grpo_rollouts_go_through_the_stream_backend(tiny_student, tmp_path, monkeypatch, dtype):
     from conftest import make_rows, write_rows
 
     import rldistill.generation as generation
@@ -148,14 +196,16 @@ def test_grpo_rollouts_go_through_the_stream_backend(tiny_student, tmp_path, mon
 
     calls = []
     real = generation.sample_rollouts
-    monkeypatch.setattr(generation, "sample_rollouts", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    monkeypatch.setattr(generation, "sample_rollouts",
+                        lambda *a, **k: calls.append((len(a[1]), k["dtype"])) or real(*a, **k))
     data = write_rows(tmp_path / "rows.jsonl", make_rows(8))
     recipe = Path(__file__).resolve().parents[1] / "configs/recipes/tiny/grpo.yaml"
     cli(["--config", str(recipe), "--model_name_or_path", str(tiny_student), "--dataset_path", str(data),
          "--output_dir", str(tmp_path / "out"), "--num_generations", "4", "--per_device_train_batch_size", "4",
          "--max_completion_length", "8", "--max_steps", "1", "--save_strategy", "no", "--reward_funcs", "math",
-         "--reward_weights", "1.0", "--reward_warmup", "none", "--dynamic_sampling", "none"])
-    assert calls == [4]
+         "--reward_weights", "1.0", "--reward_warmup", "none", "--dynamic_sampling", "none",
+         "--generation_dtype", dtype])
+    assert calls == [(4, dtype)]
 
 
 @pytest.mark.slow

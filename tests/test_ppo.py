@@ -255,6 +255,25 @@ def test_ppo_steps_log_trl_names_and_save_a_loadable_policy_and_critic(setup):
     AutoModelForCausalLM.from_pretrained(ckpt)
 
 
+def test_bfloat16_rollouts_sample_from_a_copy_and_train_the_float32_policy(setup, monkeypatch):
+    import torch
+
+    import rldistill.generation as generation
+    from rldistill.ppo import cli
+
+    student, data, d = setup
+    seen = []
+    real = generation.sample_rollouts
+    monkeypatch.setattr(generation, "sample_rollouts",
+                        lambda *a, **k: seen.append((k["dtype"], next(a[0].parameters()).dtype)) or real(*a, **k))
+    out = d / "bf16"
+    cli(args(student, data, out, "--max_steps", "2", "--save_strategy", "no", "--critic_warmup_steps", "0",
+             "--generation_dtype", "bfloat16"))
+    assert seen and all(s == ("bfloat16", torch.float32) for s in seen)  # the policy handed over stays float32
+    logs = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert [e["step"] for e in logs] == [1, 2] and all(math.isfinite(e["objective/kl"]) for e in logs)
+
+
 def test_shared_critic_trains_one_trunk_and_saves_its_head_beside_the_policy(setup):
     from safetensors.torch import load_file
 
