@@ -1,14 +1,15 @@
 """How much of a GRPO step is generation, with the stream backend and with TRL's padded ``generate``?
 
     python scripts/bench_grpo_generation.py [--config configs/recipes/SmolLM2-135M-Instruct/grpo.yaml] \\
-        [--model runs/smollm2] [--steps 3] [--warmup 1] [--backends stream,hf] [--rounds 2]
+        [--model runs/smollm2] [--steps 3] [--warmup 1] [--backends stream,hf,stream-bf16] [--rounds 2]
 
 Runs the recipe once per backend and round in this process, backends interleaved round by round (so a slow
 spell of a shared machine hits both), same seed and settings (``generation_backend`` is the only change; the
 sampled completions still differ between backends, so their lengths are printed too), and reports per step, after ``--warmup`` steps: the wall time of the step (a TrainerCallback between
 step begin and end, which covers generation, rewards, the loss and the update) and the wall time inside
 ``_generate_single_turn`` (the rollouts), their ratio, and each backend's step time against the first one's.
-Single process on CPU; extra flags after ``--`` go to the recipe (``-- --max_completion_length 128``).
+``stream-bf16`` is the stream backend with ``generation_dtype: bfloat16`` (rollouts from a bfloat16 copy of the
+policy). Single process on CPU; extra flags after ``--`` go to the recipe (``-- --max_completion_length 128``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def run(config: str, model: str, backend: str, steps: int, extra: list[str]) -> 
             parser = grpo.make_parser()
             script_args, training_args, model_args = parser.parse_args_and_config(
                 ["--config", config, "--model_name_or_path", model, "--output_dir", out, "--max_steps", str(steps),
-                 "--save_strategy", "no", "--logging_steps", "1", "--generation_backend", backend, *extra])[:3]
+                 "--save_strategy", "no", "--logging_steps", "1", "--generation_backend", backend.removesuffix("-bf16"),
+                 "--generation_dtype", "bfloat16" if backend.endswith("-bf16") else "float32", *extra])[:3]
             trainer = grpo.build_trainer(script_args, training_args, model_args)
             trainer.add_callback(StepTimer())
             trainer.train()
@@ -84,9 +86,9 @@ def main(argv=None) -> int:
                   f"{[round(g, 1) for g in gens[a.warmup:]]} s  load {os.getloadavg()[0]:.1f}", flush=True)
     rows = {b: (statistics.mean(s), statistics.mean(g)) for b, (s, g) in times.items()}
     first = next(iter(rows.values()))[0]
-    print(f"\n{'backend':>8} {'step s':>8} {'generation s':>13} {'share':>6} {'step vs first':>14}   load {os.getloadavg()[0]:.1f}")
+    print(f"\n{'backend':>11} {'step s':>8} {'generation s':>13} {'share':>6} {'step vs first':>14}   load {os.getloadavg()[0]:.1f}")
     for backend, (step, gen) in rows.items():
-        print(f"{backend:>8} {step:>8.1f} {gen:>13.1f} {gen / step:>6.0%} {step / first:>13.2f}x")
+        print(f"{backend:>11} {step:>8.1f} {gen:>13.1f} {gen / step:>6.0%} {step / first:>13.2f}x")
     return 0
 
 

@@ -226,6 +226,23 @@ def test_cli_writes_every_split(tmp_path, capsys):
     assert "styles/format" in capsys.readouterr().out
 
 
+def test_probe_quote_target_puts_each_event_before_the_line_that_reads_it():
+    from rldistill.tasks.probe import quote_trace
+
+    word = get_kind("word")(random.Random(5), 4, Knobs())
+    _, segs = teach(word, random.Random(0))
+    text = quote_trace({"kind": "word", "prompt": word.text, "answer": str(word.answer), "teacher_steps": segs})
+    lines = text.strip().split("\n")
+    assert lines[-1] == f"\\boxed{{{word.answer}}}" and len(lines) == len(word.steps) + 1
+    for line, step in zip(lines, word.steps):
+        event, _, compute = line.rpartition(". ")
+        assert compute == str(step) and event.startswith("Then ") and event + "." in word.text
+    chain = get_kind("chain")(random.Random(3), 3, Knobs())  # other kinds keep the compact trace
+    _, segs = teach(chain, random.Random(0))
+    text = quote_trace({"kind": "chain", "prompt": chain.text, "answer": str(chain.answer), "teacher_steps": segs})
+    assert text.strip().split("\n")[:-1] == [str(s) for s in chain.steps]
+
+
 def test_probe_rewrite_target_restates_what_is_left_after_each_step():
     from rldistill.tasks.probe import rewrite_trace
 

@@ -10,7 +10,9 @@ its annotations: the oracle compression), ``answer`` (``\\boxed{N}`` only),
 ``verbose`` (the full teacher trace) or ``rewrite`` (each computation line
 followed by the rest of the problem, ``= 6+3`` for chains and ``so x+4=9`` for
 equations: every step reads its operation next to where it writes; word
-problems keep the compact trace). Loss is on the target tokens only.
+problems keep the compact trace) or ``quote`` (word problems: each computation
+line after the event sentence it reads, copied from the prompt; other kinds
+keep the compact trace). Loss is on the target tokens only.
 ``--kinds`` restricts every split to some kinds; ``--position-stride-max S``
 trains with randomised positions (each sequence's position ids a sorted random
 subset of a span up to S times its length; generation uses plain positions).
@@ -63,6 +65,20 @@ def rewrite_trace(row: dict) -> str:
     return " " + "\n".join(lines) + f"\n\\boxed{{{row['answer']}}}"
 
 
+def quote_trace(row: dict) -> str:
+    """Word problems: each computation line after the event sentence it reads, quoted from the prompt
+    (``Then she finds 5 more. 7+5=12``). Finding the next event is then a copy of what follows the last quoted
+    one in the prompt (position-free), not a count of events from the start. Other kinds keep the compact trace."""
+    from rldistill.tasks.teacher import compact_trace
+
+    lines = compact_trace(row["teacher_steps"]).strip().split("\n")
+    events = [x.strip() for x in re.findall(r"Then [^.?]*[.?]", row["prompt"])]
+    computes = [x for x in lines if "=" in x]
+    if row["kind"] != "word" or len(events) != len(computes):
+        return compact_trace(row["teacher_steps"])
+    return " " + "\n".join(f"{e} {c}" for e, c in zip(events, computes)) + f"\n\\boxed{{{row['answer']}}}"
+
+
 def target_for(row: dict, kind: str) -> str:
     from rldistill.tasks.teacher import compact_trace
 
@@ -74,7 +90,9 @@ def target_for(row: dict, kind: str) -> str:
         return row["completion"]
     if kind == "rewrite":
         return rewrite_trace(row)
-    raise ValueError(f"target must be compact, answer, verbose or rewrite, got {kind!r}")
+    if kind == "quote":
+        return quote_trace(row)
+    raise ValueError(f"target must be compact, answer, verbose, rewrite or quote, got {kind!r}")
 
 
 def random_positions(n: int, stride_max: float, rng) -> list[int]:
@@ -161,7 +179,7 @@ def cli(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rldistill.tasks.probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="a `rldistill synth` folder")
     ap.add_argument("--student", required=True, help="a `rldistill student` folder (or any causal LM)")
-    ap.add_argument("--target", default="compact", choices=["compact", "answer", "verbose", "rewrite"])
+    ap.add_argument("--target", default="compact", choices=["compact", "answer", "verbose", "rewrite", "quote"])
     ap.add_argument("--kinds", default=None, help="comma-separated kinds to keep in every split (default: all)")
     ap.add_argument("--position-stride-max", type=float, default=0.0,
                     help="train with random sorted position ids from a span up to this many times each length")
@@ -185,7 +203,7 @@ def cli(argv=None) -> int:
     tok = AutoTokenizer.from_pretrained(a.student)
     model = AutoModelForCausalLM.from_pretrained(a.student)
     data = Path(a.data)
-    max_new = 600 if a.target == "verbose" else 160 if a.target == "rewrite" else 80
+    max_new = 600 if a.target == "verbose" else 160 if a.target in ("rewrite", "quote") else 80
     kinds = set(a.kinds.split(",")) if a.kinds else None
 
     def load(split):
