@@ -271,3 +271,29 @@ def test_probe_random_positions_are_sorted_distinct_and_within_the_span():
         pos = random_positions(n, 3.0, rng)
         assert len(pos) == n and pos == sorted(set(pos)) and pos[-1] < 3 * n
     assert random_positions(7, 1.0, rng) == list(range(7))
+
+
+def test_linked_probe_problems_chain_by_key_and_hold_as_many_definitions_as_asked():
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "probe_linked.py"
+    spec = importlib.util.spec_from_file_location("probe_linked", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = random.Random(0)
+    for n, total in [(2, 7), (4, 7), (6, 7), (3, 0)]:
+        r = mod.problem(rng, n, total)
+        defs = dict(re.findall(r"(?<=\. )([a-z]): ([^.]*)\.", r["prompt"].split("\n")[0]))
+        assert len(defs) == max(n, total)
+        v = int(re.search(r"Start with (\d+) at ([a-z])", r["prompt"]).group(1))
+        node = re.search(r"Start with \d+ at ([a-z])", r["prompt"]).group(1)
+        lines = r["completion"].strip().split("\n")
+        for line in lines[:-1]:  # each line copies the definition the previous one named, then applies it
+            assert line.startswith(f"{node}: {defs[node]}.")
+            a, op, b, c = re.search(r"(\d+)([-+*])(\d+)=(\d+)$", line).groups()
+            assert int(a) == v and int(c) == {"+": v + int(b), "-": v - int(b), "*": v * int(b)}[op]
+            v, nxt = int(c), re.search(r"go to ([a-z])|end", defs[node])
+            node = nxt.group(1)
+        assert node is None and len(lines) == n + 1 and lines[-1] == f"\\boxed{{{v}}}" == f"\\boxed{{{r['answer']}}}"
