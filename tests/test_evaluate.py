@@ -205,7 +205,7 @@ def test_evaluate_models_writes_artefacts_robustness_and_comparisons(tmp_path, m
     wrong = {k: "long wrong answer \\boxed{9}" for k in right}
     wrong["E1 "] = "\\boxed{1}"
     scripts = {"good": right, "bad": wrong}
-    monkeypatch.setattr(evaluate, "Generator", lambda path, backend, bs, progress=False: ScriptedGen(scripts[path]))
+    monkeypatch.setattr(evaluate, "Generator", lambda path, backend, bs, **kw: ScriptedGen(scripts[path]))
 
     out = tmp_path / "out"
     res = evaluate.evaluate_models({"bad": "bad", "good": "good"}, evaluate.resolve_suites([str(data)]),
