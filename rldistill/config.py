@@ -115,7 +115,6 @@ class GRPOScriptArguments(DataArguments):
             "help": "Rollouts without vLLM: 'stream' (continuous batching, rldistill.generation; falls back to "
             "'hf' for top-k/min-p/repetition penalty) or 'hf' (TRL's padded model.generate)."},
     )
-
     generation_dtype: str = field(
         default="float32", metadata={
             "help": "Stream rollouts from a copy of the policy in this dtype: 'float32' (the policy's own) or "

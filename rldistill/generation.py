@@ -290,8 +290,9 @@ class Generator:
                                    stop_at_answer=stop_at_answer, progress=self.progress, dtype=self.dtype)
         from rldistill.stream import decode_copy
 
-        return hf_generate(decode_copy(self.model, self.dtype), self.tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                           top_p=top_p, n=n, batch_size=self.batch_size, seed=seed, stop_at_answer=stop_at_answer)
+        return hf_generate(decode_copy(self.model, self.dtype), self.tok, prompts, max_new_tokens=max_new_tokens,
+                           temperature=temperature, top_p=top_p, n=n, batch_size=self.batch_size, seed=seed,
+                           stop_at_answer=stop_at_answer)
 
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True)
