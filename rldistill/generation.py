@@ -165,12 +165,13 @@ def hf_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int, te
 
 def stream_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int, temperature: float = 0.0,
                     top_p: float = 1.0, n: int = 1, batch_size: int = 32, seed: int = 0, stop_at_answer: bool = False,
-                    progress: bool = False, dtype=None):
+                    progress: bool = False, dtype=None, pack: bool = True):
     """Continuous batching (``rldistill.stream``): the same contract as ``hf_generate``, which it falls back to
-    for models whose cache it does not handle. ``dtype`` (``"bfloat16"``): decode with a copy in that dtype."""
+    for models whose cache it does not handle. ``dtype`` (``"bfloat16"``) and ``pack`` (prepacked linear weights
+    on a CPU): the decoding copy, ``rldistill.twin.decode_copy``."""
     from rldistill import stream
 
-    model = stream.decode_copy(model, stream.resolve_dtype(dtype))
+    model = stream.decode_copy(model, stream.resolve_dtype(dtype), pack=pack)
     if not stream.supported(model):
         return hf_generate(model, tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                            n=n, batch_size=batch_size, seed=seed, stop_at_answer=stop_at_answer)
@@ -191,7 +192,8 @@ def stream_generate(model, tok, prompts: list[list[int]], *, max_new_tokens: int
     try:
         out = stream.stream_generate(model, prompts, max_new_tokens=max_new_tokens, eos=eos, pad=pad,
                                      temperature=temperature, top_p=top_p, n=n, batch_size=batch_size, seed=seed,
-                                     done_check=done_check, progress=bar.update if bar is not None else None)
+                                     done_check=done_check, progress=bar.update if bar is not None else None,
+                                     pack=False)  # the decoding copy is made above
     finally:
         if bar is not None:
             bar.close()

@@ -17,11 +17,13 @@ costs in proportion to the rows in it, both are paid in full. Here:
 Exactly what the model computes for a row is what ``model.generate`` computes with left padding: the same
 forward, the same masks and positions; greedy decoding picks the same tokens up to float ties.
 
-- **Decoding dtype.** ``dtype=torch.bfloat16`` decodes with a bfloat16 copy of the model (``decode_copy``), kept
-  per model, its weights cast from the model's at every call (an RL policy is never decoded stale). On a
-  CPU with AVX512-BF16 the matrix products of a decoding step run about twice as fast in bfloat16; greedy texts
-  then differ from float32's after a few dozen tokens, so it is a choice (``--generation-dtype`` in eval,
-  ``generation_dtype`` in the RL recipes), measured in ``scripts/bench_generate.py`` and for accuracy in the README.
+- **The decoding copy.** The loop decodes with ``rldistill.twin.decode_copy(model, dtype, pack=True)``: on a CPU,
+  a copy whose linear weights oneDNN reordered once per call instead of at every product, and with
+  ``dtype=torch.bfloat16`` (``--generation-dtype`` in eval, ``generation_dtype`` in the RL recipes) in bfloat16;
+  refreshed from the model at every call. ``pack=False`` decodes with the model itself.
+- **Prefill logits.** Only the last column's logits are computed, through an index tensor (a contiguous
+  ``[rows, 1, hidden]``): a strided slice sends the CPU ``matmul`` through ``bmm`` with the vocabulary projection
+  expanded per row (a 1 GB copy at 20 rows for SmolLM2).
 
 Leaves out: paged attention, prefix sharing between the ``n`` samples of a prompt, and models whose cache is
 not a plain per-layer key/value stack (``supported`` says so; ``rldistill.generation`` then uses ``generate``).
@@ -29,12 +31,12 @@ not a plain per-layer key/value stack (``supported`` says so; ``rldistill.genera
 
 from __future__ import annotations
 
-import copy
-import weakref
 from collections import deque
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
+
+from rldistill.twin import DTYPES, decode_copy, resolve_dtype  # noqa: F401 - decode_copy and the dtypes live there
 
 
 class BufferLayer(DynamicLayer):
@@ -84,45 +86,6 @@ def supported(model) -> bool:
     except Exception:  # noqa: BLE001 - any model we cannot introspect goes to generate()
         return False
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
-
-
-DTYPES = {"float32": None, "fp32": None, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def resolve_dtype(name) -> torch.dtype | None:
-    """A decoding dtype by name (``float32``/``bfloat16``); ``None`` means the model's own."""
-    if name is None or isinstance(name, torch.dtype):
-        return name
-    if name not in DTYPES:
-        raise ValueError(f"generation dtype must be one of {sorted(DTYPES)}, got {name!r}")
-    return DTYPES[name]
-
-
-def decode_copy(model, dtype: torch.dtype | None):
-    """``model`` itself, or a copy of it in ``dtype`` for decoding. The copy is made once per model; at every call
-    the model's current weights are cast into it (tens of milliseconds for a 135M model, next to seconds of
-    decoding), so a policy that an optimizer step (or DeepSpeed, through ``.data``) changed is never decoded
-    stale."""
-    if dtype is None or next(model.parameters()).dtype == dtype:
-        return model
-    params = list(model.parameters())
-    if any(hasattr(p, "ds_id") for p in params):
-        raise ValueError("a decoding dtype other than the model's is not supported under DeepSpeed ZeRO-3 "
-                         "(its parameters are partitioned): use ZeRO-2, or the model's own dtype")
-    held = _COPIES.get(model)
-    if held is None or held[1] != dtype or len(held[2]) != len(params):
-        twin = copy.deepcopy(model).eval()
-        for p in twin.parameters():  # weights only: buffers (rotary frequencies) keep their float32 precision
-            p.requires_grad_(False)
-            p.data = p.data.to(dtype)
-        _COPIES[model] = (twin, dtype, list(twin.parameters()))
-        return twin
-    twin, _, twin_params = held
-    with torch.no_grad():
-        for src, dst in zip(params, twin_params):
-            dst.copy_(src)
-    return twin
 
 
 class _Sampler:
@@ -223,7 +186,9 @@ class Engine:
     def _prefill(self, prompts: list[list[int]]):
         ids, mask = left_pad(prompts, self.pad)
         position = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True, logits_to_keep=1)
+        last = torch.tensor([ids.shape[1] - 1])  # an index, not a slice: see the module docstring
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True,
+                         logits_to_keep=last)
         cache = getattr(out, "cache", None) or out.past_key_values
         kv = [(layer.keys, layer.values) for layer in cache.layers]
         return kv, mask, out.logits[:, -1]
@@ -321,11 +286,11 @@ class Engine:
 def stream_generate(model, prompts: list[list[int]], *, max_new_tokens: int, eos: set[int], pad: int,
                     temperature: float = 0.0, top_p: float = 1.0, n: int = 1, batch_size: int = 32, seed: int | None = 0,
                     done_check=None, progress=None, keep_eos: bool = False,
-                    dtype: torch.dtype | str | None = None) -> list[list[tuple[list[int], bool]]]:
+                    dtype: torch.dtype | str | None = None, pack: bool = True) -> list[list[tuple[list[int], bool]]]:
     """Per prompt, ``n`` (completion ids, finished) pairs, the ending EOS left out unless ``keep_eos``;
     ``done_check(token, ids)`` may end a sequence early (it then counts as finished). ``progress`` is called with
-    the number of sequences done. ``dtype``: decode with a copy of the model in that dtype (``decode_copy``)."""
-    model = decode_copy(model, resolve_dtype(dtype))
+    the number of sequences done. ``dtype``, ``pack``: the decoding copy (``rldistill.twin.decode_copy``)."""
+    model = decode_copy(model, resolve_dtype(dtype), pack=pack)
     jobs = deque(sorted(((i, j) for i in range(len(prompts)) for j in range(n)), key=lambda ij: -len(prompts[ij[0]])))
     results: list[list] = [[None] * n for _ in prompts]
     done = [0]

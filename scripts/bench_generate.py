@@ -6,7 +6,9 @@ batched ``model.generate``, on the same prompts at the same batch size, in the s
 
 Arms, interleaved round by round so that a slow spell of a shared machine hits every arm alike:
 - ``generate``: padded batched ``model.generate`` (left padding, KV cache), greedy, stopping at EOS;
-- ``stream``: ``rldistill.generation.stream_generate``, the same prompts, batch size and stopping rule;
+- ``stream``: ``rldistill.generation.stream_generate``, the same prompts, batch size and stopping rule (decoding
+  with prepacked linear weights on a CPU, ``rldistill.twin``);
+- ``stream unpacked`` (``--unpacked``): the same without prepacked weights, to show what the packing buys;
 - ``stream+answer``: the same, ending each completion at its first complete final answer (what ``rldistill eval``
   and the demo do: fewer tokens, so compare its wall time, not its tokens per second);
 - ``single`` (``--single K``): ``model.generate`` one prompt at a time on the first K prompts;
@@ -39,6 +41,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--single", type=int, default=0, help="also time one prompt at a time on the first K prompts")
     ap.add_argument("--bf16", action="store_true", help="also time the stream arm with bfloat16 weights")
+    ap.add_argument("--unpacked", action="store_true", help="also time the stream arm without prepacked weights")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the figures here too")
     a = ap.parse_args(argv)
@@ -60,6 +63,8 @@ def main(argv=None) -> int:
         "stream": lambda m: stream_generate(m, tok, prompts, **kw),
         "stream+answer": lambda m: stream_generate(m, tok, prompts, stop_at_answer=True, **kw),
     }
+    if a.unpacked:
+        arms["stream unpacked"] = lambda m: stream_generate(m, tok, prompts, pack=False, **kw)
     if a.single:
         arms["single"] = lambda m: [hf_generate(m, tok, [p], max_new_tokens=a.max_new_tokens, batch_size=1)[0]
                                     for p in prompts[: a.single]]

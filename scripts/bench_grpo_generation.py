@@ -7,7 +7,8 @@ Runs the recipe once per backend and round in this process, backends interleaved
 spell of a shared machine hits both), same seed and settings (``generation_backend`` is the only change; the
 sampled completions still differ between backends, so their lengths are printed too), and reports per step, after ``--warmup`` steps: the wall time of the step (a TrainerCallback between
 step begin and end, which covers generation, rewards, the loss and the update) and the wall time inside
-``_generate_single_turn`` (the rollouts), their ratio, and each backend's step time against the first one's.
+``_generate_single_turn`` (the rollouts), their ratio, the rollouts' tokens per second (sampled lengths differ
+between backends, so compare this rather than seconds), and each backend's figures against the first one's.
 ``stream-bf16`` is the stream backend with ``generation_dtype: bfloat16`` (rollouts from a bfloat16 copy of the
 policy). Single process on CPU; extra flags after ``--`` go to the recipe (``-- --max_completion_length 128``).
 """
@@ -24,22 +25,23 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
-def run(config: str, model: str, backend: str, steps: int, extra: list[str]) -> tuple[list[float], list[float]]:
+def run(config: str, model: str, backend: str, steps: int, extra: list[str]) -> tuple[list, list, list]:
     from transformers import TrainerCallback
 
     from rldistill import grpo
     from rldistill.dynamic_sampling import DynamicSamplingGRPOTrainer
 
     gen_times: list[float] = []
+    gen_tokens: list[int] = []
     step_times: list[float] = []
     real = DynamicSamplingGRPOTrainer._generate_single_turn
 
     def timed(self, *a, **k):
         t = time.perf_counter()
-        try:
-            return real(self, *a, **k)
-        finally:
-            gen_times.append(time.perf_counter() - t)
+        out = real(self, *a, **k)
+        gen_times.append(time.perf_counter() - t)
+        gen_tokens.append(sum(len(ids) for ids in out[0]))  # (completion ids, logprobs)
+        return out
 
     class StepTimer(TrainerCallback):
         def on_step_begin(self, *a, **k):
@@ -61,7 +63,7 @@ def run(config: str, model: str, backend: str, steps: int, extra: list[str]) -> 
             trainer.train()
     finally:
         DynamicSamplingGRPOTrainer._generate_single_turn = real
-    return step_times, gen_times
+    return step_times, gen_times, gen_tokens
 
 
 def main(argv=None) -> int:
@@ -76,19 +78,22 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", default="stream,hf")
     ap.add_argument("--rounds", type=int, default=1)
     a = ap.parse_args(argv)
-    times: dict[str, tuple[list, list]] = {b: ([], []) for b in a.backends.split(",")}
+    times: dict[str, tuple[list, list, list]] = {b: ([], [], []) for b in a.backends.split(",")}
     for r in range(a.rounds):
         for backend in times:
-            steps, gens = run(a.config, a.model, backend, a.steps, extra)
-            times[backend][0].extend(steps[a.warmup:])
-            times[backend][1].extend(gens[a.warmup:])
+            steps, gens, toks = run(a.config, a.model, backend, a.steps, extra)
+            for kept, new in zip(times[backend], (steps, gens, toks)):
+                kept.extend(new[a.warmup:])
             print(f"round {r + 1} {backend}: steps {[round(s, 1) for s in steps[a.warmup:]]} s, generation "
-                  f"{[round(g, 1) for g in gens[a.warmup:]]} s  load {os.getloadavg()[0]:.1f}", flush=True)
-    rows = {b: (statistics.mean(s), statistics.mean(g)) for b, (s, g) in times.items()}
-    first = next(iter(rows.values()))[0]
-    print(f"\n{'backend':>11} {'step s':>8} {'generation s':>13} {'share':>6} {'step vs first':>14}   load {os.getloadavg()[0]:.1f}")
-    for backend, (step, gen) in rows.items():
-        print(f"{backend:>11} {step:>8.1f} {gen:>13.1f} {gen / step:>6.0%} {step / first:>13.2f}x")
+                  f"{[round(g, 1) for g in gens[a.warmup:]]} s, tokens {toks[a.warmup:]}  load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
+    rows = {b: (statistics.mean(s), statistics.mean(g), sum(t) / sum(g)) for b, (s, g, t) in times.items()}
+    first, first_rate = next(iter(rows.values()))[0], next(iter(rows.values()))[2]
+    print(f"\n{'backend':>11} {'step s':>8} {'generation s':>13} {'share':>6} {'gen tok/s':>10} {'tok/s vs first':>15} "
+          f"{'step vs first':>14}   load {os.getloadavg()[0]:.1f}")
+    for backend, (step, gen, rate) in rows.items():
+        print(f"{backend:>11} {step:>8.1f} {gen:>13.1f} {gen / step:>6.0%} {rate:>10.1f} {rate / first_rate:>14.2f}x "
+              f"{step / first:>13.2f}x")
     return 0
 
 
