@@ -2,6 +2,7 @@
 
     python scripts/probe_linked.py --out runs/linked --definitions 0 --steps 3000    # prompts hold only the chain
     python scripts/probe_linked.py --out runs/linked7 --definitions 7 --steps 3000   # every prompt holds 7 definitions
+    python scripts/probe_linked.py --out runs/linkedmix --definitions 0-7 --nope      # 0-7 at random; no positions
 
 A problem is a linked list of operations whose definitions are shuffled in the prompt::
 
@@ -14,7 +15,10 @@ A problem is a linked list of operations whose definitions are shuffled in the p
 Each line copies the definition of the node the previous line named and applies it to the running value, so no
 step depends on where it sits in the prompt or in the trace, and the copied ``end`` says when to stop. ``train`` and
 ``eval`` have 2-4 steps, ``ood`` 5-6. With ``--definitions N`` every prompt also holds unused definitions (a chain of
-their own), up to N in all, so ``ood`` prompts are no longer than training prompts: only the chain is longer.
+their own), up to N in all, so ``ood`` prompts are no longer than training prompts: only the chain is longer;
+``--definitions A-B`` draws N per problem from A-B (a mixture of lookups with and without distractors).
+``--nope`` trains a student without positional information (RoPE with linear scaling by 1e6: every rotation angle
+is below 1e-3 rad over the probe's lengths, so only the causal mask orders tokens).
 
 A from-scratch ``tiny`` student (``rldistill.student``, its tokenizer trained on this data) is trained with the
 learnability probe's loop (``rldistill.tasks.probe.train``) on the whole trace and scored greedily. This is a design
@@ -36,10 +40,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 WORD = {"+": "add {b}", "-": "subtract {b}", "*": "multiply by {b}"}
 
 
-def problem(rng: random.Random, n: int, definitions: int) -> dict:
+def problem(rng: random.Random, n: int, definitions: int | tuple[int, int]) -> dict:
     from rldistill.tasks import Knobs
     from rldistill.tasks.kinds import _random_ops
 
+    if isinstance(definitions, tuple):
+        definitions = rng.randint(*definitions)
     start = rng.randint(1, Knobs().operand_max)
     ops = _random_ops(rng, start, n, Knobs())
     total = max(n, definitions)
@@ -62,7 +68,7 @@ def problem(rng: random.Random, n: int, definitions: int) -> dict:
             "kind": "linked", "n_steps": n}
 
 
-def write_splits(out: Path, definitions: int, n_train: int = 2000, n_eval: int = 200) -> None:
+def write_splits(out: Path, definitions: int | tuple[int, int], n_train: int = 2000, n_eval: int = 200) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for split, seed, n, steps in [("train", 1, n_train, (2, 4)), ("eval", 2, n_eval, (2, 4)), ("ood", 3, n_eval, (5, 6))]:
         rng = random.Random(seed)
@@ -74,7 +80,9 @@ def write_splits(out: Path, definitions: int, n_train: int = 2000, n_eval: int =
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--definitions", type=int, default=0, help="definitions per prompt, unused ones included (0: only the chain)")
+    ap.add_argument("--definitions", default="0",
+                    help="definitions per prompt, unused ones included (0: only the chain); A-B: drawn per problem")
+    ap.add_argument("--nope", action="store_true", help="a student without positional information")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--train", type=int, default=2000, help="training problems (steps x batch of them: each seen once)")
     ap.add_argument("--batch", type=int, default=8)
@@ -91,10 +99,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     out = Path(a.out)
-    write_splits(out, a.definitions, n_train=a.train)
+    lo, _, hi = a.definitions.partition("-")
+    write_splits(out, (int(lo), int(hi)) if hi else int(lo), n_train=a.train)
     build_student(out / "student", "tiny", out, 0)
     tok = AutoTokenizer.from_pretrained(out / "student")
     model = AutoModelForCausalLM.from_pretrained(out / "student")
+    if a.nope:
+        model.config.rope_parameters = {"rope_theta": 10000.0, "rope_type": "linear", "factor": 1e6}
+        model = AutoModelForCausalLM.from_pretrained(out / "student", config=model.config)
     load = lambda split: [json.loads(line) for line in open(out / f"{split}.jsonl")]  # noqa: E731
     secs, n_tok = train(model, tok, load("train"), "verbose", a.steps, a.batch, a.lr, log_every=500)
     print(f"trained {a.steps} steps x {a.batch} in {secs:.0f}s ({n_tok} target tokens)")

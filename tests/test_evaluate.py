@@ -328,3 +328,28 @@ def test_report_plots_suites_not_named_eval_and_an_all_wrong_model(tmp_path):
               "models": {"smol": {"suites": {"gsm8k": {"accuracy": 0.0, "mean_tokens": 57.0}}, "robustness": {}}}}
     plots = report.plot_all(result, tmp_path)
     assert (tmp_path / "accuracy_vs_tokens.png").stat().st_size > 0 and "accuracy per suite" in plots
+
+
+def test_compare_evals_script_pairs_two_runs_by_problem(tmp_path, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "compare_evals.py"
+    spec = importlib.util.spec_from_file_location("compare_evals", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def run(name, correct, ids=None):
+        gen = tmp_path / name / "generations" / "m"
+        gen.mkdir(parents=True)
+        rows = [{"id": i, "correct": c, "completion": f"{i}{c}"} for i, c in zip(ids or range(len(correct)), correct)]
+        (gen / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reversed(rows)))  # order differs
+        return tmp_path / name
+
+    a = run("a", [True] * 30 + [False] * 10)
+    b = run("b", [True] * 20 + [False] * 20)
+    mod.main([str(a), str(b)])
+    line = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("eval")][0].split()
+    assert line[:5] == ["eval", "40", "75.0", "50.0", "+25.0"] and line[-1] == "30/40"  # 10 problems differ
+    other = run("c", [True] * 40, ids=range(1, 41))
+    with pytest.raises(SystemExit, match="other problems"):
+        mod.main([str(a), str(other)])

@@ -297,3 +297,5 @@ def test_linked_probe_problems_chain_by_key_and_hold_as_many_definitions_as_aske
             v, nxt = int(c), re.search(r"go to ([a-z])|end", defs[node])
             node = nxt.group(1)
         assert node is None and len(lines) == n + 1 and lines[-1] == f"\\boxed{{{v}}}" == f"\\boxed{{{r['answer']}}}"
+    counts = {len(re.findall(r"(?<=\. )[a-z]: ", mod.problem(rng, 3, (0, 7))["prompt"])) for _ in range(200)}
+    assert counts == {3, 4, 5, 6, 7}  # a range draws the number of definitions per problem, never below the chain
