@@ -77,6 +77,27 @@ def write_splits(out: Path, definitions: int | tuple[int, int], n_train: int = 2
                 f.write(json.dumps(problem(rng, rng.randint(*steps), definitions)) + "\n")
 
 
+def trace_stats(model, tok, rows: list[dict], n: int = 80) -> dict:
+    """On the first ``n`` rows, greedy: traces right line for line, and first lines right (the final answer alone
+    flatters a chain of small numbers, which can land on the right value by a wrong path)."""
+    import torch
+
+    model.eval()
+    tok.padding_side = "left"
+    whole = first = 0
+    with torch.no_grad():
+        for i in range(0, min(n, len(rows)), 40):
+            chunk = rows[i: min(i + 40, n)]
+            enc = tok([r["prompt"] for r in chunk], return_tensors="pt", padding=True)
+            out = model.generate(**enc, max_new_tokens=220, do_sample=False, pad_token_id=tok.pad_token_id,
+                                 eos_token_id=tok.eos_token_id)
+            for text, r in zip(tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True), chunk):
+                gold, got = r["completion"].strip().split("\n"), text.strip().split("\n")
+                whole += got == gold
+                first += got[:1] == gold[:1]
+    return {"problems": min(n, len(rows)), "whole_trace_right": whole, "first_line_right": first}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
@@ -88,17 +109,23 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--score-only", action="store_true", help="score OUT/trained again instead of training")
     a = ap.parse_args(argv)
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rldistill.student import build_student
-    from rldistill.tasks.probe import accuracy, train
+    from rldistill.tasks.probe import train
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     out = Path(a.out)
+    load = lambda split: [json.loads(line) for line in open(out / f"{split}.jsonl")]  # noqa: E731
+    if a.score_only:
+        tok = AutoTokenizer.from_pretrained(out / "trained")
+        model = AutoModelForCausalLM.from_pretrained(out / "trained")
+        return score(model, tok, load)
     lo, _, hi = a.definitions.partition("-")
     write_splits(out, (int(lo), int(hi)) if hi else int(lo), n_train=a.train)
     build_student(out / "student", "tiny", out, 0)
@@ -107,13 +134,19 @@ def main(argv=None) -> int:
     if a.nope:
         model.config.rope_parameters = {"rope_theta": 10000.0, "rope_type": "linear", "factor": 1e6}
         model = AutoModelForCausalLM.from_pretrained(out / "student", config=model.config)
-    load = lambda split: [json.loads(line) for line in open(out / f"{split}.jsonl")]  # noqa: E731
     secs, n_tok = train(model, tok, load("train"), "verbose", a.steps, a.batch, a.lr, log_every=500)
     print(f"trained {a.steps} steps x {a.batch} in {secs:.0f}s ({n_tok} target tokens)")
-    for split in ("eval", "ood"):
-        print(f"{split:<5} greedy accuracy {accuracy(model, tok, load(split), 220):.3f}", flush=True)
     model.save_pretrained(out / "trained")
     tok.save_pretrained(out / "trained")
+    return score(model, tok, load)
+
+
+def score(model, tok, load) -> int:
+    from rldistill.tasks.probe import accuracy
+
+    for split in ("eval", "ood"):
+        print(f"{split:<5} greedy accuracy {accuracy(model, tok, load(split), 220):.3f}  "
+              f"{trace_stats(model, tok, load(split))}", flush=True)
     return 0
 
 
