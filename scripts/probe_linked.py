@@ -98,6 +98,31 @@ def trace_stats(model, tok, rows: list[dict], n: int = 80) -> dict:
     return {"problems": min(n, len(rows)), "whole_trace_right": whole, "first_line_right": first}
 
 
+def pass_at_k(model, tok, rows: list[dict], k: int, n: int = 100, seed: int = 0) -> dict:
+    """On the first ``n`` rows, ``k`` samples each at temperature 1: problems with at least one right final answer,
+    and with at least one trace right line for line (what RL on the final answer would, and should, reward)."""
+    import torch
+
+    from rldistill.tasks.probe import extract
+
+    torch.manual_seed(seed)
+    model.eval()
+    tok.padding_side = "left"
+    answer = whole = 0
+    with torch.no_grad():
+        for i in range(0, min(n, len(rows)), 10):
+            chunk = rows[i: min(i + 10, n)]
+            enc = tok([r["prompt"] for r in chunk], return_tensors="pt", padding=True)
+            out = model.generate(**enc, max_new_tokens=220, do_sample=True, temperature=1.0, num_return_sequences=k,
+                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+            texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            for j, r in enumerate(chunk):
+                mine = texts[j * k: (j + 1) * k]
+                answer += any(extract(t) == r["answer"] for t in mine)
+                whole += any(t.strip().split("\n") == r["completion"].strip().split("\n") for t in mine)
+    return {"problems": min(n, len(rows)), f"pass@{k}_answer": answer, f"pass@{k}_whole_trace": whole}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
@@ -110,6 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--score-only", action="store_true", help="score OUT/trained again instead of training")
+    ap.add_argument("--pass-k", type=int, default=0, help="also sample K per problem (first 100) and report pass@K")
     a = ap.parse_args(argv)
 
     import torch
@@ -125,7 +151,7 @@ def main(argv=None) -> int:
     if a.score_only:
         tok = AutoTokenizer.from_pretrained(out / "trained")
         model = AutoModelForCausalLM.from_pretrained(out / "trained")
-        return score(model, tok, load)
+        return score(model, tok, load, a.pass_k)
     lo, _, hi = a.definitions.partition("-")
     write_splits(out, (int(lo), int(hi)) if hi else int(lo), n_train=a.train)
     build_student(out / "student", "tiny", out, 0)
@@ -138,15 +164,17 @@ def main(argv=None) -> int:
     print(f"trained {a.steps} steps x {a.batch} in {secs:.0f}s ({n_tok} target tokens)")
     model.save_pretrained(out / "trained")
     tok.save_pretrained(out / "trained")
-    return score(model, tok, load)
+    return score(model, tok, load, a.pass_k)
 
 
-def score(model, tok, load) -> int:
+def score(model, tok, load, pass_k: int = 0) -> int:
     from rldistill.tasks.probe import accuracy
 
     for split in ("eval", "ood"):
         print(f"{split:<5} greedy accuracy {accuracy(model, tok, load(split), 220):.3f}  "
               f"{trace_stats(model, tok, load(split))}", flush=True)
+        if pass_k:
+            print(f"{split:<5} {pass_at_k(model, tok, load(split), pass_k)}", flush=True)
     return 0
 
 
