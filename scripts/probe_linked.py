@@ -20,7 +20,7 @@ their own), up to N in all, so ``ood`` prompts are no longer than training promp
 ``--nope`` trains a student without positional information (RoPE with linear scaling by 1e6: every rotation angle
 is below 1e-3 rad over the probe's lengths, so only the causal mask orders tokens).
 
-A from-scratch ``tiny`` student (``rldistill.student``, its tokenizer trained on this data) is trained with the
+A from-scratch ``tiny`` student (``--size``; ``rldistill.student``, its tokenizer trained on this data) is trained with the
 learnability probe's loop (``rldistill.tasks.probe.train``) on the whole trace and scored greedily. This is a design
 probe, not a task kind: nothing in the pipeline reads these files.
 """
@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     ap.add_argument("--definitions", default="0",
                     help="definitions per prompt, unused ones included (0: only the chain); A-B: drawn per problem")
     ap.add_argument("--nope", action="store_true", help="a student without positional information")
+    ap.add_argument("--size", default="tiny", help="the student's size (rldistill.student.SIZES)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--train", type=int, default=2000, help="training problems (steps x batch of them: each seen once)")
     ap.add_argument("--batch", type=int, default=8)
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
         return score(model, tok, load, a.pass_k)
     lo, _, hi = a.definitions.partition("-")
     write_splits(out, (int(lo), int(hi)) if hi else int(lo), n_train=a.train)
-    build_student(out / "student", "tiny", out, 0)
+    build_student(out / "student", a.size, out, 0)
     tok = AutoTokenizer.from_pretrained(out / "student")
     model = AutoModelForCausalLM.from_pretrained(out / "student")
     if a.nope:
