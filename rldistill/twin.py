@@ -18,12 +18,14 @@ The twin is made once per model (a ``deepcopy``, held in a ``WeakKeyDictionary``
 are copied (and packed) into it at every call: an RL policy that an optimizer step changed is never decoded stale
 (tens to a couple of hundred milliseconds for a 135M model, next to seconds of decoding). It costs one more copy
 of the weights in memory. Leaves out: DeepSpeed ZeRO-3 (partitioned parameters: refused for a dtype change, left
-unpacked otherwise), peft models (unpacked: their LoRA layers wrap the linear layers), accelerators (unpacked).
+unpacked otherwise), peft models (unpacked: their LoRA layers wrap the linear layers), accelerators (unpacked);
+``RLDISTILL_PACK_WEIGHTS=0`` turns the packing off everywhere.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 import weakref
 
@@ -66,8 +68,10 @@ class PackedLinear(torch.nn.Module):
 
 
 def _packable(model) -> bool:
+    """CPU, oneDNN, plain parameters, and not turned off with ``RLDISTILL_PACK_WEIGHTS=0`` (the copy holds a second
+    set of weights: a cost for a model of billions of parameters in a CPU's memory)."""
     params = list(model.parameters())
-    return (torch.backends.mkldnn.is_available() and all(p.device.type == "cpu" for p in params)
+    return (os.environ.get("RLDISTILL_PACK_WEIGHTS", "1") != "0" and torch.backends.mkldnn.is_available() and all(p.device.type == "cpu" for p in params)
             and not any(hasattr(p, "ds_id") for p in params) and not hasattr(model, "peft_config"))
 
 

@@ -102,3 +102,10 @@ def test_the_copy_does_not_keep_its_model_alive(tiny):
     del model
     gc.collect()
     assert ref() is None  # the cache's key is weak, and its copies hold nothing of the model
+
+
+def test_packing_can_be_turned_off_from_the_environment(tiny, monkeypatch):
+    model = copy.deepcopy(tiny[0])
+    monkeypatch.setenv("RLDISTILL_PACK_WEIGHTS", "0")
+    assert decode_copy(model, None, pack=True) is model
+    assert not _packed(decode_copy(model, torch.bfloat16, pack=True))  # a dtype still gets its (unpacked) copy
