@@ -80,7 +80,7 @@ class _Twin:
     It holds no reference to the model (the cache's weak key would then never be released)."""
 
     def __init__(self, model, dtype: torch.dtype | None, pack: bool):
-        self.dtype, self.pack, self.n_params = dtype, pack, len(list(model.parameters()))
+        self.dtype, self.n_params = dtype, len(list(model.parameters()))
         self.model = copy.deepcopy(model).eval()
         self.linears: list[tuple[str, PackedLinear]] = []
         if pack:

@@ -77,50 +77,41 @@ def write_splits(out: Path, definitions: int | tuple[int, int], n_train: int = 2
                 f.write(json.dumps(problem(rng, rng.randint(*steps), definitions)) + "\n")
 
 
-def trace_stats(model, tok, rows: list[dict], n: int = 80) -> dict:
-    """On the first ``n`` rows, greedy: traces right line for line, and first lines right (the final answer alone
-    flatters a chain of small numbers, which can land on the right value by a wrong path)."""
+def generations(model, tok, rows: list[dict], k: int = 1, batch: int = 40) -> list[list[str]]:
+    """``k`` completions per row: greedy for ``k == 1``, else sampled at temperature 1."""
     import torch
 
     model.eval()
     tok.padding_side = "left"
-    whole = first = 0
+    out_texts = []
     with torch.no_grad():
-        for i in range(0, min(n, len(rows)), 40):
-            chunk = rows[i: min(i + 40, n)]
+        for i in range(0, len(rows), max(1, batch // k)):
+            chunk = rows[i: i + max(1, batch // k)]
             enc = tok([r["prompt"] for r in chunk], return_tensors="pt", padding=True)
-            out = model.generate(**enc, max_new_tokens=220, do_sample=False, pad_token_id=tok.pad_token_id,
-                                 eos_token_id=tok.eos_token_id)
-            for text, r in zip(tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True), chunk):
-                gold, got = r["completion"].strip().split("\n"), text.strip().split("\n")
-                whole += got == gold
-                first += got[:1] == gold[:1]
-    return {"problems": min(n, len(rows)), "whole_trace_right": whole, "first_line_right": first}
+            out = model.generate(**enc, max_new_tokens=220, do_sample=k > 1, temperature=1.0 if k > 1 else None,
+                                 num_return_sequences=k, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+            texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            out_texts += [texts[j * k: (j + 1) * k] for j in range(len(chunk))]
+    return out_texts
 
 
-def pass_at_k(model, tok, rows: list[dict], k: int, n: int = 100, seed: int = 0) -> dict:
-    """On the first ``n`` rows, ``k`` samples each at temperature 1: problems with at least one right final answer,
-    and with at least one trace right line for line (what RL on the final answer would, and should, reward)."""
-    import torch
+def _lines(text: str) -> list[str]:
+    return text.strip().split("\n")
 
+
+def trace_counts(rows: list[dict], texts: list[list[str]]) -> dict:
+    """Problems with at least one right final answer, and with at least one trace right line for line (the final
+    answer alone flatters a chain of small numbers, which can land on the right value by a wrong path); with one
+    text per row, also first lines right."""
     from rldistill.tasks.probe import extract
 
-    torch.manual_seed(seed)
-    model.eval()
-    tok.padding_side = "left"
-    answer = whole = 0
-    with torch.no_grad():
-        for i in range(0, min(n, len(rows)), 10):
-            chunk = rows[i: min(i + 10, n)]
-            enc = tok([r["prompt"] for r in chunk], return_tensors="pt", padding=True)
-            out = model.generate(**enc, max_new_tokens=220, do_sample=True, temperature=1.0, num_return_sequences=k,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-            texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for j, r in enumerate(chunk):
-                mine = texts[j * k: (j + 1) * k]
-                answer += any(extract(t) == r["answer"] for t in mine)
-                whole += any(t.strip().split("\n") == r["completion"].strip().split("\n") for t in mine)
-    return {"problems": min(n, len(rows)), f"pass@{k}_answer": answer, f"pass@{k}_whole_trace": whole}
+    counts = {"problems": len(rows),
+              "answer_right": sum(any(extract(t) == r["answer"] for t in ts) for r, ts in zip(rows, texts)),
+              "whole_trace_right": sum(any(_lines(t) == _lines(r["completion"]) for t in ts)
+                                       for r, ts in zip(rows, texts))}
+    if all(len(ts) == 1 for ts in texts):
+        counts["first_line_right"] = sum(_lines(ts[0])[:1] == _lines(r["completion"])[:1] for r, ts in zip(rows, texts))
+    return counts
 
 
 def main(argv=None) -> int:
@@ -169,13 +160,19 @@ def main(argv=None) -> int:
 
 
 def score(model, tok, load, pass_k: int = 0) -> int:
-    from rldistill.tasks.probe import accuracy
+    """Greedy accuracy on each split, trace-level counts on its first 80 problems, and pass@K (sampled) on its
+    first 100."""
+    import torch
 
     for split in ("eval", "ood"):
-        print(f"{split:<5} greedy accuracy {accuracy(model, tok, load(split), 220):.3f}  "
-              f"{trace_stats(model, tok, load(split))}", flush=True)
+        rows = load(split)
+        greedy = generations(model, tok, rows)
+        accuracy = trace_counts(rows, greedy)["answer_right"] / len(rows)
+        print(f"{split:<5} greedy accuracy {accuracy:.3f}  {trace_counts(rows[:80], greedy[:80])}", flush=True)
         if pass_k:
-            print(f"{split:<5} {pass_at_k(model, tok, load(split), pass_k)}", flush=True)
+            torch.manual_seed(0)
+            print(f"{split:<5} pass@{pass_k} {trace_counts(rows[:100], generations(model, tok, rows[:100], pass_k))}",
+                  flush=True)
     return 0
 
 

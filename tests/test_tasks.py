@@ -299,3 +299,21 @@ def test_linked_probe_problems_chain_by_key_and_hold_as_many_definitions_as_aske
         assert node is None and len(lines) == n + 1 and lines[-1] == f"\\boxed{{{v}}}" == f"\\boxed{{{r['answer']}}}"
     counts = {len(re.findall(r"(?<=\. )[a-z]: ", mod.problem(rng, 3, (0, 7))["prompt"])) for _ in range(200)}
     assert counts == {3, 4, 5, 6, 7}  # a range draws the number of definitions per problem, never below the chain
+
+
+def test_linked_probe_counts_a_lucky_answer_but_not_its_wrong_trace():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "probe_linked.py"
+    spec = importlib.util.spec_from_file_location("probe_linked", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    row = mod.problem(random.Random(1), 3, 0)
+    gold = row["completion"]
+    lucky = "a: add 1, end. 0+1=1\n\\boxed{" + row["answer"] + "}"  # the right number by a wrong chain
+    first_only = gold.strip().split("\n")[0] + "\n\\boxed{-1}"
+    assert mod.trace_counts([row], [[lucky]]) == {"problems": 1, "answer_right": 1, "whole_trace_right": 0,
+                                                  "first_line_right": 0}
+    assert mod.trace_counts([row], [[first_only]])["first_line_right"] == 1
+    assert mod.trace_counts([row], [[lucky, " " + gold]]) == {"problems": 1, "answer_right": 1, "whole_trace_right": 1}
