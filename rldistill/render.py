@@ -3,7 +3,8 @@
 What it does: ``render(ex, kept, granularity)`` writes the kept steps, each
 verbatim, in the source's format (``sentences``: with the source's own
 spacing; ``compact``: one step a line; ``equations``: only the kept steps that
-hold math, and the final answer). A lead-in ("...is:") is kept exactly when
+hold math, and the final answer; ``bare``: those without their lead-ins and
+decisions, bare computations one a line). A lead-in ("...is:") is kept exactly when
 the step it introduces is kept (``tie_lead_ins``). ``decisions`` finds the
 steps that lead into a kept computation (a plan of a ``keep`` role, or any
 step that introduces a method: a formula, a substitution, a case split);
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-GRANULARITIES = ("equations", "compact", "sentences")
+GRANULARITIES = ("bare", "equations", "compact", "sentences")
 # Deleted first -> last; also the importance order for --budget.
 ROLE_ORDER = ("filler", "restate", "plan", "verify", "backtrack", "compute")
 
@@ -105,9 +106,12 @@ def render(ex, kept, granularity: str, prose=frozenset()) -> Compressed:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     # Nothing after the final answer: the compressed trace ends in it.
     kept = {i for i in kept if ex.final is None or i <= ex.final}
-    if granularity == "equations":
-        kept = {i for i in kept if i in prose or has_math(ex.steps[i])}
-    kept = {i for i in tie_lead_ins(ex, kept) if ex.final is None or i <= ex.final}
+    if granularity == "bare":
+        kept = {i for i in kept if (has_math(ex.steps[i]) and not ex.steps[i].lead_in) or i == ex.final}
+    else:
+        if granularity == "equations":
+            kept = {i for i in kept if i in prose or has_math(ex.steps[i])}
+        kept = {i for i in tie_lead_ins(ex, kept) if ex.final is None or i <= ex.final}
     bodies: dict[str, str] = {}
     for name, _ in ex.trace.sections:
         parts = []

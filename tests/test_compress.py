@@ -1,6 +1,7 @@
 """Trace compression (rldistill.compressors, rldistill.compress): each property attacked on its own."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -358,3 +359,19 @@ def test_proxy_model_orders_deletions_and_the_gate_still_holds(tmp_path):
     for r in ds:  # whatever order the (random) proxy picks, what stands passed the gate
         out = r["completion"]
         assert "4+3=8" not in out and "7*5=35" in out and "35-6=29" in out and out.endswith("\\boxed{29}")
+
+
+def test_bare_granularity_keeps_the_computations_without_their_lead_ins(tmp_path):
+    """On the embedded teacher, `verified` at `bare` is exactly the oracle's compact trace (computations and
+    answer, from the annotations no compressor reads); at `equations` the lead-ins ("First, I add 3:") stay."""
+    from rldistill.data import read_jsonl
+    from rldistill.tasks.synth import synth
+    from rldistill.tasks.teacher import compact_trace
+
+    synth(tmp_path, seed=0, n_train=40, n_eval=2, n_ood=2, kinds=["slots", "chain"])
+    for r in read_jsonl(tmp_path / "train.jsonl"):
+        ex = Example(r["completion"], r["prompt"], r["answer"])
+        bare = str(get_compressor("verified")(ex, granularity="bare"))
+        assert bare == compact_trace(r["teacher_steps"]).strip(), (bare, r["completion"])
+        assert re.search(r"I (add|subtract|multiply)", str(get_compressor("verified")(ex, granularity="equations")))
+    assert GRANULARITIES[0] == "bare"

@@ -61,6 +61,13 @@ def test_the_problem_text_determines_the_answer(kind):
         elif kind == "equation":
             lhs, rhs = p.text.removeprefix("Solve for x: ").rstrip(".").split("=")
             assert [x for x in range(0, 100) if eval(lhs, {"x": x}) == int(rhs)] == [p.answer]  # noqa: S307
+        elif kind == "slots":
+            cells = re.findall(r"\(([-+*/]\d+|\.\.)\)", p.text)
+            v = int(re.match(r"Start with (\d+) ", p.text)[1])
+            n = cells.index("..") if ".." in cells else len(cells)
+            for c in cells[:n]:
+                v = OPS[c[0]](v, int(c[1:]))
+            assert v == p.answer and len(cells) == Knobs().slots and set(cells[n:]) <= {".."}
         else:
             assert p.text.startswith(f"{p.facts['name']} has {p.steps[0].a} ")
             assert [str(s.b) in p.text for s in p.steps] == [True] * len(p.steps)
@@ -167,7 +174,7 @@ def test_training_styles_use_only_wordings_held_out_of_the_style_files(tmp_path)
     assert 0.4 < len(styled) / len(train) < 0.6 and {r["style"] for r in styled} == set(STYLES) - {"plain"}
     for r in styled:
         used = _uses(r["prompt"], TRAIN_WORDINGS)
-        assert used and not _uses(r["prompt"], EVAL_WORDINGS), (r["prompt"], used)
+        assert (used or r["style"] == "notation") and not _uses(r["prompt"], EVAL_WORDINGS), (r["prompt"], used)
         assert (r["style"] == "format") == r["completion"].endswith(f"Final answer: {r['answer']}")
     for style in set(STYLES) - {"plain"}:
         for r in _load(tmp_path, f"styles/{style}"):
@@ -317,3 +324,57 @@ def test_linked_probe_counts_a_lucky_answer_but_not_its_wrong_trace():
                                                   "first_line_right": 0}
     assert mod.trace_counts([row], [[first_only]])["first_line_right"] == 1
     assert mod.trace_counts([row], [[lucky, " " + gold]]) == {"problems": 1, "answer_right": 1, "whole_trace_right": 1}
+
+
+# ---------------------------------------------------------------- the slots kind and the notation style
+
+
+def test_slots_cells_and_compact_lines_have_the_same_number_of_tokens(tmp_path):
+    """What the kind is for: with one-digit numbers, a compact line (``4+3=7`` and its newline) is as many
+    tokens as a cell (`` (+3),``), so every step reads its operation at the same distance back."""
+    from rldistill.student import build_student
+    from rldistill.tasks.teacher import compact_trace
+    from transformers import AutoTokenizer
+
+    synth(tmp_path / "data", seed=0, n_train=200, n_eval=10, n_ood=10, kinds=["slots"])
+    tok = AutoTokenizer.from_pretrained(build_student(tmp_path / "student", "tiny", tmp_path / "data", 0))
+    for r in _load(tmp_path / "data", "ood"):
+        ids = tok(r["prompt"] + compact_trace(r["teacher_steps"]))["input_ids"]
+        text = [tok.decode([i]) for i in ids]
+        cells = [i for i, t in enumerate(text) if t == "(" and text[i + 1] in "+-*/" and text[i + 2].isdigit()]
+        end = text.index("Answer")
+        lines = [i for i, t in enumerate(text) if t in "+-*/" and i > end and text[i - 2] in ("\n", " ", ":")]
+        assert len(cells) == len(lines) == r["n_steps"] >= 5
+        assert len({line - cell for cell, line in zip(cells, lines)}) == 1, text  # one distance for every step
+
+
+def test_slots_problems_longer_than_the_cells_are_refused():
+    with pytest.raises(ValueError, match="Knobs.slots"):
+        get_kind("slots")(random.Random(0), 9, Knobs())
+
+
+def test_notation_uses_one_swap_in_training_and_all_of_them_in_the_style_file(data):
+    from rldistill.tasks.styles import _SWAPS, STYLES
+
+    rng = random.Random(0)
+    for kind in KINDS:
+        for _ in range(20):
+            p = get_kind(kind)(rng, 3, Knobs())
+            plain, _ = STYLES["plain"](p, rng)
+            held_out, _ = STYLES["notation"](p, rng)
+            trained = {STYLES["notation"](p, random.Random(i), pool="train")[0] for i in range(30)}
+            assert held_out != plain, kind
+            if sum(swap(p.text, kind) != p.text for swap in _SWAPS.values()) >= 2:  # a combination exists
+                assert held_out not in trained, (kind, held_out)
+            if kind == "slots":
+                assert "[" in held_out and ";" in held_out and "(" not in held_out.split("\n")[0]
+    for r in _load(data, "styles/notation"):
+        assert r["style"] == "notation" and r["prompt"].endswith("\nAnswer:")
+
+
+def test_instruction_first_kinds_end_every_style_with_the_problem(data):
+    """Instructions and distractors go before a slots problem, so the cells end every prompt."""
+    for style in ("eval", "styles/distract", "styles/paraphrase", "styles/format", "styles/notation"):
+        for r in _load(data, style):
+            if r["kind"] == "slots":
+                assert re.search(r"[)\]]\.\nAnswer:$", r["prompt"]), r["prompt"]

@@ -8,7 +8,10 @@ longer ones (the ``ood`` split) while an answer-only model has to guess.
 
 Kinds (see ``rldistill.tasks.kinds``): ``chain`` (evaluate ``(7+5-3)*2+4``
 left to right), ``equation`` (solve ``(x+3)*2-4=10`` by undoing the operations
-from the outside in), ``word`` (track a quantity through a short story).
+from the outside in), ``word`` (track a quantity through a short story),
+``slots`` (apply operations written in fixed-width cells ``(+3), (*2), (..)``
+left to right: the kind whose compact trace reads every step's operation at
+the same distance, so it can carry to longer problems; the demo's default).
 
 What it leaves out: fractions, negative numbers and, by default, numbers
 above 9 (``Knobs``): anything a 1M-parameter model trained for minutes on
@@ -61,6 +64,7 @@ class Knobs:
     mul_max: int = 5
     value_max: int = 9
     mul_base_max: int = 10  # only values up to this are multiplied: times tables, learnable in minutes
+    slots: int = 8  # the ``slots`` kind writes its operations in this many cells, the unused ones empty
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The built-in problem kinds: ``chain``, ``equation`` and ``word``.
+"""The built-in problem kinds: ``chain``, ``equation``, ``word`` and ``slots``.
 
 Each is a plain function ``(rng, n_steps, knobs) -> Problem`` whose solution
 is ``n_steps`` steps ``a op b = c``, each on numbers in ``[0, knobs.value_max]``
@@ -98,3 +98,30 @@ def word(rng: random.Random, n_steps: int, k: Knobs) -> Problem:
         v = c
     sentences.append(f"How many {item} does {name} have now?")
     return Problem("word", " ".join(sentences), v, tuple(steps), {"name": name, "item": item, "she": she})
+
+
+SLOT_EMPTY = "(..)"
+
+
+@register_kind("slots")
+def slots(rng: random.Random, n_steps: int, k: Knobs) -> Problem:
+    """Apply operations written in ``k.slots`` fixed-width cells, left to right, the unused cells empty.
+
+    ``Start with 4 and apply in order: (+3), (*2), (..), (..).`` With one-digit numbers every cell is six
+    tokens (`` (+3),``) and so is every compact trace line (``4+3=7`` and its newline), so step k of a compact
+    trace reads its operation at the same distance back, whatever k is, and an empty cell says when to stop:
+    the procedure learned on short problems is the one that longer problems need. Every prompt holds the
+    same number of cells, so a longer problem is not a longer prompt. The styles put instructions and
+    distractors before the cells (``facts["instruction_first"]``).
+    """
+    if not 1 <= n_steps <= k.slots:
+        raise ValueError(f"slots problems need 1 to {k.slots} steps (Knobs.slots), got {n_steps}")
+    start = rng.randint(1, k.operand_max)
+    cells, steps, v = [], [], start
+    for op, b, c in _random_ops(rng, start, n_steps, k):
+        cells.append(f"({op}{b})")
+        steps.append(Step(v, op, b, c))
+        v = c
+    cells += [SLOT_EMPTY] * (k.slots - n_steps)
+    text = f"Start with {start} and apply in order: {', '.join(cells)}."
+    return Problem("slots", text, v, tuple(steps), {"start": start, "cells": cells, "instruction_first": True})

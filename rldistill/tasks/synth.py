@@ -8,6 +8,7 @@ writes ``train.jsonl``, ``eval.jsonl``, ``ood.jsonl``, ``styles/<style>.jsonl``
 string), ``completion`` (the teacher's verbose trace), ``answer``,
 ``verifier="math"``, plus ``kind``, ``n_steps``, ``style`` and
 ``teacher_steps`` (the teacher's role annotations; for tests and probes only).
+Kinds: all registered ones in rotation by default (``--kinds slots`` for the demo's).
 
 Splits: ``train`` and ``eval`` share a distribution (``--steps``, default
 2-4 steps) and are disjoint on the problem; ``ood`` has strictly more steps
@@ -125,8 +126,10 @@ def cli(argv=None) -> int:
     ap.add_argument("--value-max", type=int, default=Knobs.value_max)
     ap.add_argument("--mul-max", type=int, default=Knobs.mul_max, help="largest multiplier")
     ap.add_argument("--mul-base-max", type=int, default=Knobs.mul_base_max, help="largest value that gets multiplied")
+    ap.add_argument("--slots", type=int, default=Knobs.slots, help="cells per slots problem (at least its steps)")
     a = ap.parse_args(argv)
-    knobs = Knobs(operand_max=a.operand_max, value_max=a.value_max, mul_max=a.mul_max, mul_base_max=a.mul_base_max)
+    knobs = Knobs(operand_max=a.operand_max, value_max=a.value_max, mul_max=a.mul_max, mul_base_max=a.mul_base_max,
+                  slots=a.slots)
     paths = synth(a.out, a.seed, a.train, a.eval, a.ood, kinds=a.kinds.split(",") if a.kinds else None,
                   steps=a.steps, ood_steps=a.ood_steps, knobs=knobs, train_styles=a.train_styles)
     for name, path in paths.items():

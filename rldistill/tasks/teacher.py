@@ -36,6 +36,9 @@ _CONNECT = ["First,", "Next,", "Then,", "Now,", "After that,", "Moving on,"]
 def _restate(p: Problem) -> str:
     if p.kind == "chain":
         return f" So the problem asks me to compute {p.facts['expr']}, which has {len(p.steps)} operations."
+    if p.kind == "slots":
+        return (f" So I start with {p.facts['start']} and apply the operations in the cells from left to right,"
+                f" {len(p.steps)} of them; the empty cells (..) do nothing.")
     if p.kind == "equation":
         return (f" We have the equation {p.facts['lhs']}={p.facts['rhs']}, and we need to find the value of x"
                 f" that makes both sides equal.")
@@ -50,6 +53,10 @@ def _plan(p: Problem, rng: random.Random) -> list[tuple[str, str]]:
                  " No, wait, that doesn't work: x is buried inside, so I have to peel the operations off"
                  " from the outside, starting with the last one.")
         plan = " My plan: undo each operation in reverse order, applying its inverse to the right-hand side."
+    elif p.kind == "slots":
+        false = (" Maybe the multiplications should go first?"
+                 " No, wait, the cells already say the order, so left to right is correct here.")
+        plan = " My plan: keep a running value and apply one cell at a time, until the first empty cell."
     elif p.kind == "word":
         false = (" Maybe I could just add up all the numbers in the story?"
                  " Hmm, no, that ignores what each event does. Let me not do that.")
