@@ -1,30 +1,34 @@
 """The embedded end-to-end demo: does compressed-trace SFT + GRPO transfer better than imitation?
 
-    rldistill demo --out runs/demo              # 8.5 minutes on 2 idle CPU cores (measured)
+    rldistill demo --out runs/demo              # about 10 minutes on 2 idle CPU cores
     rldistill demo --out runs/demo --quick      # the whole path in about 3 minutes; numbers mean nothing
     rldistill demo --out runs/demo --seeds 3    # the arms three times, with the spread
 
-From nothing: ``synth`` (the embedded task) → ``student`` (a from-scratch ~1M
-Llama) → ``compress`` (the same training problems three ways: answer only,
-the verbose teacher trace, the verified compressed trace) → SFT of each arm
-at the SAME number of training tokens (prompt + completion tokens the trainer
-saw; answer-only gets more steps, verbose fewer) → GRPO with the verifier
-reward from the compressed-SFT and the verbose-SFT models, at the same number
-of sampled tokens → ``eval`` of all five on ``eval``, ``ood`` and every prompt
-style → ``DIR/report.md`` (table, plots, a summary paragraph written from the
-numbers), ``DIR/summary.json``, ``DIR/eval.json`` and the stage outputs.
+From nothing: ``synth`` (the embedded task, by default its ``slots`` kind: operations in fixed-width cells,
+``(+3), (*2), (..)``, applied left to right) → ``student`` (a from-scratch ~1M Llama) → ``compress`` (the same
+training problems four ways, the granularity sweep: the answer only, bare verified computations, verified
+computations with the teacher's decision sentences, the whole teacher trace) → SFT of each arm at the SAME number
+of training tokens (prompt + completion tokens the trainer saw) → GRPO with the verifier reward from the
+compressed-SFT and the verbose-SFT models, at the same number of sampled tokens, on problems one step longer than
+any in SFT and only where the SFT model's pass@8 there shows something to reinforce (``rldistill.gate``) → ``eval``
+of all six on ``eval``, ``ood`` (longer still) and every prompt style → ``DIR/report.md`` (table, plots, a summary
+paragraph written from the numbers; ``rldistill.demo_report``), ``DIR/summary.json``, ``DIR/eval.json`` and the
+stage outputs.
 
-Every stage is called through its own Python API (``synth``,
-``build_student``, ``compress_dataset``, ``sft.build_trainer``,
-``grpo.build_trainer``, ``evaluate.evaluate_model``): the demo adds the plan
-(token budgets per arm), a small job scheduler and the report, no training
-code of its own. The arms are independent jobs (train, then evaluate as soon
-as trained; GRPO after its SFT), run on two worker processes of one torch
-thread each, longest chain first (``run_jobs``). ``scripts/demo.sh`` runs the
-same stages one after another as shell commands.
+Why this task: a compact trace of it reads each step's operation at the same distance back (a line ``4+3=7`` is
+as many tokens as a cell), so the procedure learned on 2-4 steps is the one 6-7 steps need; a trace with
+sentences of varying length between its computations does not have that property. The probes that chose it are
+in ``docs/embedded_transfer_probes.md``.
 
-Left out: GPUs (the same stages take the GPU recipes under ``configs/``), and
-any tuning on the test splits (the settings below were chosen on ``eval``).
+Every stage is called through its own Python API (``synth``, ``build_student``, ``compress_dataset``,
+``sft.build_trainer``, ``grpo.build_trainer``, ``evaluate.evaluate_model``): the demo adds the plan (token budgets
+per arm), a small job scheduler and the report, no training code of its own. The arms are independent jobs
+(train, then evaluate as soon as trained; GRPO after its SFT), run on two worker processes of one torch thread
+each, longest chain first (``run_jobs``). ``scripts/demo.sh`` runs the same stages one after another as shell
+commands.
+
+Left out: GPUs (the same stages take the GPU recipes under ``configs/``), and any tuning on the test splits (the
+settings below were chosen on ``eval`` and on the GRPO problems).
 """
 
 from __future__ import annotations
@@ -34,68 +38,79 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rldistill.demo_jobs import plan_steps, row_tokens, run_jobs, steps_for  # noqa: F401 (steps_for: demo.sh)
+from rldistill.demo_report import (ARMS, GRPO_FROM, arm_summary, check_claim, plan_table,  # noqa: F401 (public here)
+                                   results_table, summary_paragraph, write_report)
 
 log = logging.getLogger("rldistill.demo")
 
-ARMS = ("answer_only_sft", "verbose_sft", "compressed_sft", "verbose_sft_grpo", "compressed_sft_grpo")
-SFT_DATA = {"answer_only_sft": "answer_only", "verbose_sft": "none", "compressed_sft": "verified"}
-GRPO_FROM = {"verbose_sft_grpo": "verbose_sft", "compressed_sft_grpo": "compressed_sft"}
+# Each SFT arm's data: (compressor, granularity); the four are the granularity sweep.
+SFT_DATA = {"answer_only_sft": ("answer_only", None), "verbose_sft": ("none", None),
+            "decisions_sft": ("verified", "equations"), "compressed_sft": ("verified", "bare")}
 
 
 @dataclass(frozen=True)
 class Preset:
     """Every knob of the demo; ``--quick`` and the default are two instances."""
 
+    kinds: tuple[str, ...] = ("slots",)
+    slots: int = 9  # cells per slots problem: one more than the longest ood problem, so every prompt has an empty one
+    steps: tuple[int, int] = (2, 4)  # SFT problems (and eval)
+    prime_steps: tuple[int, int] = (5, 5)  # a few SFT problems one step longer ("priming")
+    rl_steps: tuple[int, int] = (6, 6)  # GRPO problems: one step beyond everything in SFT
+    ood_steps: tuple[int, int] = (7, 8)  # beyond anything trained on
     n_train: int = 2000
+    n_prime: int = 40
+    n_rl: int = 400
     n_eval: int = 100
     n_ood: int = 100
-    # Fraction of training problems asked in the non-plain styles' training wordings (disjoint from the
-    # styles/* files). 0.5 was measured: compressed SFT fell from 55% to 35% on eval and its styles moved
-    # from 8-16% to 11-18%, verbose and answer-only stayed at guessing level (README), so the default is 0.
-    train_styles: float = 0.0
+    # Fraction of training problems asked in the non-plain styles' training variants (disjoint from the
+    # styles/* files): each of the four styles is then in 10% of the training prompts.
+    train_styles: float = 0.4
     student_size: str = "tiny"
     compress_method: str = "verified"
     # SFT: every arm sees sft_tokens tokens (prompt + completion, no padding)
-    sft_tokens: int = 450_000
-    sft_batch_size: int = 8  # more, smaller steps at the same tokens: 25% -> 56-63% greedy on eval for compressed SFT
-    # Answer-only rows are ~43 tokens, so batches of 8 are overhead-bound (1,300+ steps); at 32 it reached
-    # the same accuracy (14% and 19% greedy on eval in two runs) in a quarter of the steps.
-    answer_only_batch_size: int = 32
+    sft_tokens: int = 800_000
+    sft_batch_size: int = 8
+    answer_only_batch_size: int = 32  # answer-only rows are short: batches of 8 are overhead-bound
     sft_lr: float = 2e-3
     sft_warmup_ratio: float = 0.05
     sft_max_length: int = 768
     # GRPO: both arms sample grpo_tokens tokens (prompt + completion)
-    grpo_tokens: int = 40_000
+    grpo_tokens: int = 300_000
     grpo_min_steps: int = 4
-    grpo_prompts_per_step: int = 4
+    grpo_prompts_per_step: int = 8
     grpo_num_generations: int = 8
-    grpo_lr: float = 5e-5  # 2e-4 drifted down within 30 steps
+    grpo_lr: float = 1e-4
     grpo_beta: float = 0.0
     grpo_max_completion_length: int = 576
     grpo_rewards: tuple[str, ...] = ("math", "format")
     grpo_reward_weights: tuple[float, ...] = (1.0, 0.1)
     grpo_dynamic_sampling: str = "drop"
+    # the RL gate (rldistill.gate): pass@gate_k on gate_problems GRPO problems must reach gate_min_pass
+    gate_k: int = 8
+    gate_problems: int = 32
+    gate_min_pass: float = 0.1
     # evaluation
     eval_max_new_tokens: int = 0  # 0: 1.2x the teacher's longest trace on eval/ood (see eval_config)
     eval_batch_size: int = 100
     budgets: tuple[int, ...] = (16, 64, 256)
     # Parallelism: the arms run as jobs on `workers` processes (0 = min(2, cores)) of `threads` torch threads.
     # One thread per process: a 1M-parameter model gains little from two OpenMP threads, and on a loaded
-    # machine two threads spin against each other (measured here: 48 generation steps took 71 s with 2
-    # threads and 4 s with 1). Two processes of one thread use both cores of a 2-core machine.
+    # machine two threads spin against each other. Two processes of one thread use both cores of a 2-core machine.
     workers: int = 0
     threads: int = 1
 
 
 PRESETS = {
     "default": Preset(),
-    "quick": Preset(n_train=150, n_eval=12, n_ood=12, sft_tokens=40_000, sft_batch_size=16, answer_only_batch_size=16,
-                    grpo_tokens=4_000, grpo_min_steps=2, grpo_prompts_per_step=2, grpo_num_generations=4,
-                    grpo_max_completion_length=48, eval_max_new_tokens=48, eval_batch_size=32, budgets=(8, 32)),
+    "quick": Preset(n_train=150, n_prime=4, n_rl=16, n_eval=12, n_ood=12, sft_tokens=40_000, sft_batch_size=16,
+                    answer_only_batch_size=16, grpo_tokens=4_000, grpo_min_steps=2, grpo_prompts_per_step=2,
+                    grpo_num_generations=4, grpo_max_completion_length=48, gate_k=2, gate_problems=4,
+                    gate_min_pass=0.0, eval_max_new_tokens=48, eval_batch_size=32, budgets=(8, 32)),
 }
 
 
@@ -103,20 +118,31 @@ PRESETS = {
 
 
 def prepare_data(p: Preset, out: Path, seed: int) -> dict:
-    """synth → student → compress three ways, restricted to the problems all three kept."""
+    """synth (and the GRPO problems) → student → compress four ways, restricted to the problems all four kept."""
     from rldistill.compress import compress_dataset
-    from rldistill.data import load_traces, write_jsonl
+    from rldistill.data import load_traces, read_jsonl, write_jsonl
     from rldistill.student import build_student
-    from rldistill.tasks.synth import synth
+    from rldistill.tasks import Knobs
+    from rldistill.tasks.synth import make_problems, rows_for, synth
 
-    data = out / "data"
-    synth(data, seed=seed, n_train=p.n_train, n_eval=p.n_eval, n_ood=p.n_ood, train_styles=p.train_styles)
+    if not (p.steps[1] < p.prime_steps[0] <= p.prime_steps[1] < p.rl_steps[0] <= p.rl_steps[1] < p.ood_steps[0]):
+        raise ValueError(f"steps must grow: SFT {p.steps} < prime {p.prime_steps} < GRPO {p.rl_steps} < ood {p.ood_steps}")
+    data, knobs = out / "data", Knobs(slots=p.slots)
+    synth(data, seed=seed, n_train=p.n_train, n_eval=p.n_eval, n_ood=p.n_ood, kinds=p.kinds, steps=p.steps,
+          ood_steps=p.ood_steps, knobs=knobs, train_styles=p.train_styles)
+    prime = make_problems(seed, "prime", p.n_prime, p.prime_steps, p.kinds, knobs) if p.n_prime else []
+    rl = make_problems(seed, "rl", p.n_rl, p.rl_steps, p.kinds, knobs)
+    rl_path = write_jsonl(rows_for(rl, seed, "rl", mix=p.train_styles), out / "rl_data" / "rl.jsonl")
+    if prime:  # appended to the SFT problems (their ids say so); ood stays longer than all of them
+        rows = read_jsonl(data / "train.jsonl") + rows_for(prime, seed, "prime", mix=p.train_styles)
+        write_jsonl(rows, data / "train.jsonl")
     student = build_student(out / "student", size=p.student_size, data_dir=data, seed=seed)
     train = load_traces(str(data / "train.jsonl"))
     arms, stats = {}, {}
-    for arm, method in SFT_DATA.items():
+    for arm, (method, granularity) in SFT_DATA.items():
         method = p.compress_method if method == "verified" else method
-        ds, st = compress_dataset(train, method=method, tokenizer=str(student), seed=seed, progress=False)
+        ds, st = compress_dataset(train, method=method, tokenizer=str(student), seed=seed, progress=False,
+                                  granularity=granularity)
         arms[arm], stats[arm] = [dict(r) for r in ds], st
     common = set.intersection(*({r["id"] for r in rows} for rows in arms.values()))
     paths = {}
@@ -124,7 +150,8 @@ def prepare_data(p: Preset, out: Path, seed: int) -> dict:
         rows = [r for r in rows if r["id"] in common]
         paths[arm] = write_jsonl(rows, out / "sft_data" / f"{arm}.jsonl")
     (out / "sft_data" / "compress_stats.json").write_text(json.dumps(stats, indent=2, default=str))
-    return {"data": data, "student": student, "sft_data": paths, "compress_stats": stats, "n_problems": len(common)}
+    return {"data": data, "rl": rl_path, "student": student, "sft_data": paths, "compress_stats": stats,
+            "n_problems": len(common)}
 
 
 # ---------------------------------------------------------------- training (the stages' own APIs)
@@ -154,7 +181,7 @@ def grpo_argv(p: Preset, model: Path, data: Path, out: Path, steps: int, seed: i
 
 
 def plan_arms(p: Preset, prep: dict, run_dir: Path, seed: int) -> dict:
-    """Steps and argv of every training arm: SFT x3 at equal tokens, GRPO x2 at equal sampled tokens."""
+    """Steps and argv of every training arm: SFT x4 at equal tokens, GRPO x2 at equal sampled tokens."""
     from rldistill.models import load_tokenizer
 
     tok = load_tokenizer(str(prep["student"]))
@@ -168,14 +195,18 @@ def plan_arms(p: Preset, prep: dict, run_dir: Path, seed: int) -> dict:
                      "planned_tokens": round(steps * batch * sum(per_row) / len(per_row)),
                      "argv": sft_argv(p, prep["student"], data, run_dir / "models" / arm, steps, seed, batch)}
     prompt_mean = sum(row_tokens(prep["sft_data"]["answer_only_sft"], tok)) / prep["n_problems"] - 4
+    longer = sum(p.rl_steps) / sum(p.steps)  # GRPO problems have more steps than the SFT data's
     for arm, base in GRPO_FROM.items():
-        # Sampled tokens per step ≈ completions x (prompt + the SFT model's completion length, i.e. its data's).
-        completion_mean = min(plan[base]["mean_row_tokens"] - prompt_mean, p.grpo_max_completion_length)
+        # Sampled tokens per step ≈ completions x (prompt + the SFT model's completion length on longer problems).
+        completion_mean = min(longer * (plan[base]["mean_row_tokens"] - prompt_mean), p.grpo_max_completion_length)
         per_step = p.grpo_prompts_per_step * p.grpo_num_generations * (prompt_mean + completion_mean)
         steps = max(p.grpo_min_steps, round(p.grpo_tokens / per_step))
+        model, out = run_dir / "models" / base, run_dir / "models" / arm
         plan[arm] = {"stage": "grpo", "from": base, "steps": steps, "planned_tokens": round(steps * per_step),
-                     "argv": grpo_argv(p, run_dir / "models" / base, prep["data"] / "train.jsonl",
-                                       run_dir / "models" / arm, steps, seed)}
+                     "gate": {"model": str(model), "prompts": str(prep["rl"]), "out": str(out), "k": p.gate_k,
+                              "n": p.gate_problems, "min_pass": p.gate_min_pass,
+                              "max_new_tokens": p.grpo_max_completion_length, "seed": seed},
+                     "argv": grpo_argv(p, model, prep["rl"], out, steps, seed)}
     return plan
 
 
@@ -200,192 +231,20 @@ def eval_config(p: Preset, prep: dict, seed: int):
 
 def demo_jobs(plan: dict, suites: dict, cfg, run_dir: Path, tag: str = "") -> dict:
     """The job graph of one seed: train every arm, evaluate each as soon as it is trained."""
-    order = ["verbose_sft", "verbose_sft_grpo", "compressed_sft", "compressed_sft_grpo", "answer_only_sft"]
+    order = ["verbose_sft", "verbose_sft_grpo", "compressed_sft", "compressed_sft_grpo", "decisions_sft",
+             "answer_only_sft"]
     jobs = {}
     for i, arm in enumerate(order):
         pl = plan[arm]
         deps = [f"{tag}train {pl['from']}"] if "from" in pl else []
-        jobs[f"{tag}train {arm}"] = {"kind": pl["stage"], "args": {"argv": pl["argv"]}, "deps": deps, "priority": i}
+        job = {"kind": pl["stage"], "args": {"argv": pl["argv"]}}
+        if "gate" in pl:  # GRPO behind its pass@k gate
+            job = {"kind": "call", "args": {"fn": "rldistill.gate:gated_grpo", "kwargs": {**pl["gate"], "argv": pl["argv"]}}}
+        jobs[f"{tag}train {arm}"] = {**job, "deps": deps, "priority": i}
         jobs[f"{tag}eval {arm}"] = {"kind": "eval", "deps": [f"{tag}train {arm}"], "priority": 10 + i, "args": {
             "name": arm, "path": str(run_dir / "models" / arm), "suites": suites, "cfg": cfg,
             "out_dir": str(run_dir / "eval")}}
     return jobs
-
-
-# ---------------------------------------------------------------- evaluation and report
-
-
-def arm_summary(model_result: dict) -> dict:
-    """The summary.json object of one arm: eval, ood, worst_style (accuracy, mean_tokens, ...)."""
-    s, r = model_result["suites"], model_result["robustness"]
-
-    def pick(m: dict | None, **extra) -> dict:
-        m = m or {}
-        return {"accuracy": m.get("accuracy"), "mean_tokens": m.get("mean_tokens"),
-                "accuracy_per_1k_tokens": m.get("accuracy_per_1k_tokens"),
-                "verbose_markers_per_completion": (m.get("verbose_markers") or {}).get("total_per_completion"),
-                "teacher_overlap": (m.get("teacher_overlap") or {}).get("mean"), **extra}
-
-    worst = r.get("worst_style")
-    return {"eval": pick(s.get("eval")), "ood": pick(s.get("ood")),
-            "worst_style": pick(s.get(worst), style=worst, gap=r.get("worst_gap")),
-            "styles": {k.split("/")[-1]: pick(v) for k, v in s.items() if k.startswith("styles/")}}
-
-
-def check_claim(arms: dict) -> dict:
-    """The expected result, criterion by criterion (on the numbers in ``arms``)."""
-    c, v, a = arms["compressed_sft_grpo"], arms["verbose_sft"], arms["answer_only_sft"]
-    d_ood = c["ood"]["accuracy"] - v["ood"]["accuracy"]
-    d_worst = c["worst_style"]["accuracy"] - v["worst_style"]["accuracy"]
-    ratio = c["eval"]["mean_tokens"] / v["eval"]["mean_tokens"] if v["eval"]["mean_tokens"] else None
-    others = [arms[k] for k in ARMS if k != "answer_only_sft"]
-    worst_arm = all(a[s]["accuracy"] <= o[s]["accuracy"] for o in others for s in ("eval", "ood", "worst_style"))
-    return {"ood_gain_points": 100 * d_ood, "worst_style_gain_points": 100 * d_worst, "token_ratio": ratio,
-            "ood_gain_ge_10": d_ood >= 0.10, "worst_style_gain_ge_10": d_worst >= 0.10,
-            "tokens_le_35pct": ratio is not None and ratio <= 0.35, "answer_only_worst": worst_arm}
-
-
-def summary_paragraph(arms: dict, claim: dict, comparisons: dict, plan: dict, n_seeds: int) -> str:
-    """What the numbers show, in words, whatever they show."""
-    c, v, a = arms["compressed_sft_grpo"], arms["verbose_sft"], arms["answer_only_sft"]
-    cs, vg = arms["compressed_sft"], arms["verbose_sft_grpo"]
-
-    def pct(x):
-        return "–" if x is None else f"{100 * x:.1f}%"
-
-    ci = comparisons.get("compressed_sft_grpo - verbose_sft", {}).get("ood")
-    ci_txt = f" (95% paired-bootstrap CI {100 * ci['low']:+.1f} to {100 * ci['high']:+.1f} points)" if ci else ""
-    held = [k for k in ("ood_gain_ge_10", "worst_style_gain_ge_10", "tokens_le_35pct", "answer_only_worst") if claim[k]]
-    verdict = ("The expected result holds on every criterion." if len(held) == 4 else
-               f"The expected result holds on {len(held)} of 4 criteria ({', '.join(held) or 'none'}).")
-    seeds = (f" Accuracies are means over {n_seeds} training seeds (std in the table, per seed below); the "
-             "interval is from the first seed's problems." if n_seeds > 1 else " One seed.")
-    return (
-        f"At equal SFT training tokens, compressed-trace SFT followed by GRPO reached {pct(c['ood']['accuracy'])} "
-        f"greedy accuracy on the harder `ood` split against {pct(v['ood']['accuracy'])} for verbose-trace SFT, "
-        f"a difference of {claim['ood_gain_points']:+.1f} points{ci_txt}, and {pct(c['worst_style']['accuracy'])} "
-        f"against {pct(v['worst_style']['accuracy'])} on its worst prompt style ({claim['worst_style_gain_points']:+.1f} points), "
-        f"while writing {c['eval']['mean_tokens']:.0f} completion tokens per `eval` problem against "
-        f"{v['eval']['mean_tokens']:.0f} ({100 * (claim['token_ratio'] or float('nan')):.0f}% of the verbose model's). "
-        f"Compressed SFT alone reached {pct(cs['ood']['accuracy'])} on `ood` (GRPO changed it by "
-        f"{100 * (c['ood']['accuracy'] - cs['ood']['accuracy']):+.1f} points); GRPO from the verbose model reached "
-        f"{pct(vg['ood']['accuracy'])}. Answer-only SFT reached {pct(a['eval']['accuracy'])} on `eval` and "
-        f"{pct(a['ood']['accuracy'])} on `ood`{' and is the worst arm everywhere' if claim['answer_only_worst'] else ', and is not the worst arm everywhere'}. "
-        f"{verdict}{seeds}"
-    )
-
-
-def results_table(arms: dict, spreads: dict | None = None) -> str:
-    from rldistill.report import table
-
-    def cell(arm, split, key, pct=True):
-        x = arms[arm][split][key]
-        txt = "–" if x is None else (f"{100 * x:.1f}" if pct else f"{x:.0f}")
-        sp = (spreads or {}).get(arm, {}).get(split, {}).get(key)
-        if sp and sp.get("n", 0) > 1 and x is not None:
-            txt += f" ± {100 * sp['std']:.1f}" if pct else f" ± {sp['std']:.0f}"
-        return txt
-
-    rows = []
-    for arm in ARMS:
-        w = arms[arm]["worst_style"]
-        rows.append([arm, cell(arm, "eval", "accuracy"), cell(arm, "eval", "mean_tokens", False),
-                     cell(arm, "ood", "accuracy"), cell(arm, "ood", "mean_tokens", False),
-                     cell(arm, "worst_style", "accuracy") + f" ({w.get('style', '–') and str(w.get('style')).split('/')[-1]})",
-                     cell(arm, "worst_style", "mean_tokens", False)])
-    return table(["arm", "eval acc %", "eval tokens", "ood acc %", "ood tokens", "worst style acc %",
-                  "worst style tokens"], rows)
-
-
-def plan_table(plan: dict, p: Preset) -> str:
-    from rldistill.report import table
-
-    rows = []
-    for arm in ARMS:
-        pl = plan[arm]
-        lg = pl.get("log", {})
-        batch = pl.get("batch_size", p.grpo_prompts_per_step * p.grpo_num_generations)
-        rows.append([arm, pl["stage"] + (f" from {pl['from']}" if "from" in pl else ""), pl["steps"], batch,
-                     f"{pl['planned_tokens']:,}", f"{int(lg.get('num_tokens') or 0):,}",
-                     "–" if lg.get("last_loss") is None else f"{lg['last_loss']:.3f}", lg.get("seconds", "–")])
-    return table(["arm", "stage", "steps", "batch (rows or completions)", "planned tokens", "tokens seen (trainer)",
-                  "last loss", "train s"], rows)
-
-
-def write_report(out: Path, p: Preset, preset_name: str, prep: dict, plans: list[dict], evals: list[dict],
-                 timings: dict, wall: float) -> dict:
-    from rldistill import metrics, report
-
-    per_seed = [{arm: arm_summary(e["models"][arm]) for arm in ARMS} for e in evals]
-    spreads: dict = {}
-    if len(per_seed) > 1:
-        for arm in ARMS:
-            for split in ("eval", "ood", "worst_style"):
-                for key in ("accuracy", "mean_tokens"):
-                    spreads.setdefault(arm, {}).setdefault(split, {})[key] = metrics.spread(
-                        [s[arm][split][key] for s in per_seed])
-    arms = per_seed[0] if len(per_seed) == 1 else {
-        arm: {split: {**per_seed[0][arm][split], **{k: spreads[arm][split][k]["mean"] for k in ("accuracy", "mean_tokens")}}
-              for split in ("eval", "ood", "worst_style")} | {"styles": per_seed[0][arm]["styles"]}
-        for arm in ARMS}
-    claim = check_claim(arms)
-    paragraph = summary_paragraph(arms, claim, evals[0].get("comparisons", {}), plans[0], len(evals))
-    summary = {"arms": arms, "claim": claim, "preset": preset_name, "settings": asdict(p),
-               "sft_tokens_per_arm": p.sft_tokens, "grpo_tokens_per_arm": p.grpo_tokens,
-               "n_seeds": len(evals), "per_seed": per_seed if len(evals) > 1 else None, "spread": spreads or None,
-               "timings_s": timings, "wall_s": round(wall, 1)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-
-    plots = report.plot_all(evals[0], out)
-    st = prep["compress_stats"]
-    ratio = st["compressed_sft"].get("ratio")
-    lines = [
-        "# rldistill demo: compressed-trace SFT + GRPO against imitation", "",
-        "## Summary", "", paragraph, "",
-        "## Results", "",
-        f"Greedy accuracy (%) and mean completion tokens (student tokenizer) per arm"
-        f"{' (mean ± std over seeds)' if len(evals) > 1 else ''}. `eval`: {p.n_eval} problems like training; "
-        f"`ood`: {p.n_ood} problems with more steps; worst style: the prompt style (paraphrase, answer format, "
-        f"distractors) where the arm does worst, on `eval`'s problems in wordings no training prompt uses "
-        f"({100 * p.train_styles:.0f}% of the training prompts are asked in these styles' training wordings, "
-        "the rest plain).", "",
-        results_table(arms, spreads), "",
-        "Criteria (expected: compressed-SFT+GRPO ≥ 10 points over verbose-SFT on `ood` and on the worst style, "
-        "at ≤ 35% of its tokens; answer-only worst):", "",
-        "```json", json.dumps(claim, indent=1), "```", "",
-        "## Compute per arm", "",
-        f"Every SFT arm trains on the same {prep['n_problems']} problems for the same budget of "
-        f"**{p.sft_tokens:,} training tokens** (prompt + completion tokens, no padding; "
-        "steps = budget / (batch × mean tokens per row), so verbose takes fewer steps; batches of "
-        f"{p.sft_batch_size} rows, {p.answer_only_batch_size} for answer-only, whose rows are short). "
-        f"Both GRPO arms get the same budget of **{p.grpo_tokens:,} sampled tokens** (prompt + completion, "
-        f"at least {p.grpo_min_steps} steps), {p.grpo_prompts_per_step} prompts × {p.grpo_num_generations} "
-        f"completions per step, at most {p.grpo_max_completion_length} completion tokens, rewards "
-        f"{list(p.grpo_rewards)} weighted {list(p.grpo_reward_weights)}, dynamic sampling `{p.grpo_dynamic_sampling}`, "
-        f"lr {p.grpo_lr}, KL β {p.grpo_beta}. The compressed traces keep {100 * (ratio or 0):.1f}% of the "
-        f"teacher's tokens (`{p.compress_method}` compressor, every row re-verified).", "",
-        plan_table(plans[0], p), "",
-    ]
-    if len(per_seed) > 1:
-        from rldistill.report import table
-
-        lines += ["## Per seed", "", table(
-            ["arm"] + [f"seed {i}: eval / ood / worst %" for i in range(len(per_seed))],
-            [[arm] + [" / ".join(f"{100 * ps[arm][k]['accuracy']:.1f}" for k in ("eval", "ood", "worst_style"))
-                      for ps in per_seed] for arm in ARMS]), ""]
-    lines += [
-        "## Plots", "",
-    ] + [f"![{k}]({Path(v).name})" for k, v in plots.items()] + [
-        "", "## Full evaluation" + (" (first seed)" if len(evals) > 1 else ""), "",
-        "Per-suite tables, token budgets, verbose markers, teacher overlap and paired-bootstrap intervals "
-        "(each model minus `verbose_sft`):", "",
-        report.render(evals[0], title="Evaluation", level=2).split("\n", 2)[2],
-        "## Wall time", "",
-        f"{wall:.0f} s in all ({', '.join(f'{k} {v:.0f}s' for k, v in timings.items())}); "
-        f"{p.workers or min(2, os.cpu_count() or 1)} worker processes x {p.threads} torch thread(s).", "",
-    ]
-    (out / "report.md").write_text("\n".join(lines))
-    return summary
 
 
 def run(out: str | Path, quick: bool = False, seeds: int = 1, seed: int = 0, preset: Preset | None = None) -> dict:
@@ -444,7 +303,7 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None,
                     help="parallel worker processes for the arms (default: min(2, cores); 1 = run in this process)")
     ap.add_argument("--train-styles", type=float, default=None,
-                    help="fraction of training prompts in the styles' training wordings (default 0; see synth)")
+                    help="fraction of training prompts in the styles' training variants (default 0.1; see synth)")
     ap.add_argument("--student", default=None,
                     help="a pretrained student (a name such as smollm2-135m, or a Hugging Face model directory): "
                          "run the real-student demo (rldistill.demo_real) instead of the embedded one")

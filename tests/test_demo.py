@@ -2,7 +2,7 @@
 
 The quick preset's numbers mean nothing (a few dozen SFT steps); what is
 checked is that each stage ran and handed its output to the next, that the
-three SFT arms saw the same number of training tokens, and that report.md and
+four SFT arms (the granularity sweep) saw the same number of training tokens, and that report.md and
 summary.json have every arm in the documented shape.
 """
 
@@ -15,7 +15,8 @@ import pytest
 
 from rldistill import demo, demo_jobs
 
-ARMS = ["answer_only_sft", "verbose_sft", "compressed_sft", "verbose_sft_grpo", "compressed_sft_grpo"]
+ARMS = ["answer_only_sft", "verbose_sft", "decisions_sft", "compressed_sft", "verbose_sft_grpo", "compressed_sft_grpo"]
+SFT_ARMS = ARMS[:4]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,8 @@ def test_quick_demo_writes_every_artefact(quick_run):
     out, _ = quick_run
     for f in ("report.md", "summary.json", "eval.json", "plan.json", "accuracy_vs_tokens.png",
               "accuracy_per_suite.png", "budget_accuracy.png", "data/train.jsonl", "data/ood.jsonl",
-              "student/config.json", "sft_data/compressed_sft.jsonl", "sft_data/compress_stats.json"):
+              "student/config.json", "sft_data/compressed_sft.jsonl", "sft_data/decisions_sft.jsonl",
+              "sft_data/compress_stats.json", "rl_data/rl.jsonl"):
         assert (out / f).exists(), f
     assert len(list((out / "data" / "styles").glob("*.jsonl"))) >= 3
     for arm in ARMS:
@@ -69,11 +71,27 @@ def test_quick_demo_sft_arms_see_the_same_number_of_tokens(quick_run):
     out, _ = quick_run
     plan = json.loads((out / "plan.json").read_text())
     budget = demo.PRESETS["quick"].sft_tokens
-    for arm in ("answer_only_sft", "verbose_sft", "compressed_sft"):
+    for arm in SFT_ARMS:
         seen = plan[arm]["log"]["num_tokens"]
         assert abs(seen - budget) / budget < 0.25, (arm, seen)  # whole steps and random batches: close, not exact
-    steps = {arm: plan[arm]["steps"] for arm in ("answer_only_sft", "verbose_sft", "compressed_sft")}
-    assert steps["answer_only_sft"] > steps["compressed_sft"] > steps["verbose_sft"]
+    steps = {arm: plan[arm]["steps"] for arm in SFT_ARMS}
+    assert steps["answer_only_sft"] > steps["compressed_sft"] > steps["decisions_sft"] > steps["verbose_sft"]
+
+
+@pytest.mark.slow
+def test_quick_demo_grpo_ran_behind_its_gate_on_longer_problems(quick_run):
+    out, _ = quick_run
+    plan = json.loads((out / "plan.json").read_text())
+    rl = [json.loads(line) for line in (out / "rl_data" / "rl.jsonl").read_text().splitlines()]
+    p = demo.PRESETS["quick"]
+    assert {r["n_steps"] for r in rl} == set(range(p.rl_steps[0], p.rl_steps[1] + 1))
+    assert p.steps[1] < p.rl_steps[0] and p.rl_steps[1] < p.ood_steps[0]
+    for arm in demo.GRPO_FROM:
+        gate = plan[arm]["log"]["gate"]
+        assert gate["k"] == p.gate_k and gate["problems"] == p.gate_problems and gate["passed"]
+        assert plan[arm]["log"]["steps"] == plan[arm]["steps"]
+    md = (out / "report.md").read_text()
+    assert "## Granularity" in md and "RL gate" in md
 
 
 @pytest.mark.parametrize(
@@ -91,7 +109,7 @@ def _arm(acc_eval, acc_ood, acc_worst, tok):
 
 def test_check_claim_and_summary_paragraph_on_hand_made_numbers():
     arms = {"answer_only_sft": _arm(0.1, 0.0, 0.05, 5), "verbose_sft": _arm(0.5, 0.2, 0.3, 400),
-            "compressed_sft": _arm(0.6, 0.3, 0.4, 30), "verbose_sft_grpo": _arm(0.5, 0.25, 0.3, 380),
+            "decisions_sft": _arm(0.55, 0.25, 0.35, 60), "compressed_sft": _arm(0.6, 0.3, 0.4, 30), "verbose_sft_grpo": _arm(0.5, 0.25, 0.3, 380),
             "compressed_sft_grpo": _arm(0.8, 0.45, 0.5, 28)}
     c = demo.check_claim(arms)
     assert c["ood_gain_points"] == pytest.approx(25.0) and c["worst_style_gain_points"] == pytest.approx(20.0)
@@ -99,6 +117,7 @@ def test_check_claim_and_summary_paragraph_on_hand_made_numbers():
     assert all(c[k] for k in ("ood_gain_ge_10", "worst_style_gain_ge_10", "tokens_le_35pct"))
     text = demo.summary_paragraph(arms, c, {}, {}, 1)
     assert "45.0%" in text and "20.0%" in text and "holds on every criterion" in text
+    assert "compressed_sft 30.0% > decisions_sft 25.0% > verbose_sft 20.0% > answer_only_sft 0.0%" in text
     # and when it does not hold, the paragraph says so
     arms["compressed_sft_grpo"] = _arm(0.5, 0.2, 0.3, 28)
     c = demo.check_claim(arms)
@@ -158,10 +177,12 @@ def test_run_jobs_in_worker_processes_names_the_failing_job():
 
 def test_demo_jobs_train_before_eval_and_grpo_after_its_sft(tmp_path):
     plan = {arm: {"stage": "grpo" if arm in demo.GRPO_FROM else "sft", "argv": [],
-                  **({"from": demo.GRPO_FROM[arm]} if arm in demo.GRPO_FROM else {})} for arm in ARMS}
+                  **({"from": demo.GRPO_FROM[arm], "gate": {"k": 8}} if arm in demo.GRPO_FROM else {})} for arm in ARMS}
     jobs = demo.demo_jobs(plan, {}, None, tmp_path)
     assert set(jobs) == {f"{k} {arm}" for k in ("train", "eval") for arm in ARMS}
     assert jobs["train compressed_sft_grpo"]["deps"] == ["train compressed_sft"]
+    grpo = jobs["train compressed_sft_grpo"]["args"]  # GRPO goes through its pass@k gate
+    assert grpo["fn"] == "rldistill.gate:gated_grpo" and grpo["kwargs"] == {"k": 8, "argv": []}
     assert jobs["eval verbose_sft"]["deps"] == ["train verbose_sft"]
     # the longest chain (verbose SFT -> its GRPO) starts first
     assert min(jobs, key=lambda n: jobs[n]["priority"]) == "train verbose_sft"
