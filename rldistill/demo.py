@@ -170,7 +170,7 @@ def sft_argv(p: Preset, model: Path, data: Path, out: Path, steps: int, seed: in
 def grpo_argv(p: Preset, model: Path, data: Path, out: Path, steps: int, seed: int) -> list[str]:
     n = p.grpo_prompts_per_step * p.grpo_num_generations
     return ["--model_name_or_path", str(model), "--dtype", "float32", "--dataset_path", str(data),
-            "--output_dir", str(out), "--reward_funcs", *p.grpo_rewards,
+            "--output_dir", str(out), "--reward_funcs", *p.grpo_rewards, "--max_sampled_tokens", str(p.grpo_tokens),
             "--reward_weights", *map(str, p.grpo_reward_weights), "--dynamic_sampling", p.grpo_dynamic_sampling,
             "--num_generations", str(p.grpo_num_generations), "--per_device_train_batch_size", str(n),
             "--max_completion_length", str(p.grpo_max_completion_length), "--temperature", "1.0",
@@ -202,11 +202,13 @@ def plan_arms(p: Preset, prep: dict, run_dir: Path, seed: int) -> dict:
         per_step = p.grpo_prompts_per_step * p.grpo_num_generations * (prompt_mean + completion_mean)
         steps = max(p.grpo_min_steps, round(p.grpo_tokens / per_step))
         model, out = run_dir / "models" / base, run_dir / "models" / arm
+        # The estimate sets --max_steps with room to spare; training stops after the step that brings the
+        # trainer's own count of sampled tokens to the budget (--max_sampled_tokens), whatever the lengths.
         plan[arm] = {"stage": "grpo", "from": base, "steps": steps, "planned_tokens": round(steps * per_step),
                      "gate": {"model": str(model), "prompts": str(prep["rl"]), "out": str(out), "k": p.gate_k,
                               "n": p.gate_problems, "min_pass": p.gate_min_pass,
                               "max_new_tokens": p.grpo_max_completion_length, "seed": seed},
-                     "argv": grpo_argv(p, model, prep["rl"], out, steps, seed)}
+                     "argv": grpo_argv(p, model, prep["rl"], out, 3 * steps, seed)}
     return plan
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 SIZES = {
     # ~1M parameters: learns the embedded task's compact traces in a minute or two on 2 CPU cores.
     "tiny": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, vocab_size=1024),
+    # ~1M parameters, twice the layers at two thirds the width (a probe of depth at equal size).
+    "deep": dict(hidden_size=96, intermediate_size=288, num_hidden_layers=8, num_attention_heads=4, vocab_size=1024),
     # ~5M parameters: for a GPU, or more patience.
     "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8, vocab_size=2048),
 }

@@ -2,7 +2,7 @@
 # The demo's stages as shell commands: what `rldistill demo --out DIR` runs through the Python APIs.
 #
 #   bash scripts/demo.sh [OUT]            # OUT defaults to runs/demo-sh
-#   SFT_TOKENS=1000000 GRPO_STEPS=20 bash scripts/demo.sh runs/x
+#   SFT_TOKENS=1000000 GRPO_TOKENS=200000 bash scripts/demo.sh runs/x
 #
 # It runs the stages one after another; `rldistill demo` runs the arms as parallel jobs (2 processes).
 #
@@ -10,15 +10,15 @@
 # only / verbose as is / verified with decision sentences / verified bare) -> SFT x4 at the same number of
 # training tokens -> GRPO from the verbose and the compressed SFT models on 5-step problems -> eval of all
 # six + report. The demo itself also restricts the arms to the problems all four compressions kept (on the
-# embedded teacher none is dropped), sizes GRPO by sampled tokens (here GRPO_STEPS is one number for both)
-# and runs GRPO only behind its pass@8 gate (rldistill.gate; here it always runs).
+# embedded teacher none is dropped) and runs GRPO only behind its pass@8 gate (rldistill.gate; here it
+# always runs). Both GRPO arms stop at the same number of sampled tokens (--max_sampled_tokens).
 set -euo pipefail
 
 OUT=${1:-runs/demo-sh}
 SEED=${SEED:-0}
 SFT_TOKENS=${SFT_TOKENS:-800000}
 SFT_BATCH=${SFT_BATCH:-8}
-GRPO_STEPS=${GRPO_STEPS:-30}
+GRPO_TOKENS=${GRPO_TOKENS:-300000}
 ARMS="answer_only_sft verbose_sft decisions_sft compressed_sft"
 
 rldistill synth --out "$OUT/data" --seed "$SEED" --train 2000 --eval 100 --ood 100 --kinds slots \
@@ -50,7 +50,7 @@ for arm in verbose_sft compressed_sft; do
     --output_dir "$OUT/models/${arm}_grpo" --reward_funcs math format --reward_weights 1.0 0.1 \
     --dynamic_sampling drop --num_generations 8 --per_device_train_batch_size 64 \
     --max_completion_length 576 --temperature 1.0 --loss_type dapo --beta 0.0 --learning_rate 1e-4 \
-    --lr_scheduler_type constant --max_steps "$GRPO_STEPS" --use_cpu true --bf16 false \
+    --lr_scheduler_type constant --max_steps 300 --max_sampled_tokens "$GRPO_TOKENS" --use_cpu true --bf16 false \
     --logging_steps 1 --save_strategy no --report_to none --seed "$SEED"
 done
 

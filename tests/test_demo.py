@@ -89,7 +89,8 @@ def test_quick_demo_grpo_ran_behind_its_gate_on_longer_problems(quick_run):
     for arm in demo.GRPO_FROM:
         gate = plan[arm]["log"]["gate"]
         assert gate["k"] == p.gate_k and gate["problems"] == p.gate_problems and gate["passed"]
-        assert plan[arm]["log"]["steps"] == plan[arm]["steps"]
+        log = plan[arm]["log"]  # stopped by the sampled-token budget, or by the step cap it leaves room under
+        assert log["num_tokens"] >= p.grpo_tokens or log["steps"] == 3 * plan[arm]["steps"], (arm, log)
     md = (out / "report.md").read_text()
     assert "## Granularity" in md and "RL gate" in md
 
