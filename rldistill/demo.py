@@ -306,6 +306,7 @@ def cli(argv: list[str] | None = None) -> int:
                     help="parallel worker processes for the arms (default: min(2, cores); 1 = run in this process)")
     ap.add_argument("--train-styles", type=float, default=None,
                     help="fraction of training prompts in the styles' training variants (default 0.1; see synth)")
+    ap.add_argument("--size", default=None, help="the from-scratch student's size (tiny, deep, small; default tiny)")
     ap.add_argument("--student", default=None,
                     help="a pretrained student (a name such as smollm2-135m, or a Hugging Face model directory): "
                          "run the real-student demo (rldistill.demo_real) instead of the embedded one")
@@ -323,6 +324,8 @@ def cli(argv: list[str] | None = None) -> int:
         preset = replace(preset, workers=a.workers)
     if a.train_styles is not None:
         preset = replace(preset, train_styles=a.train_styles)
+    if a.size is not None:
+        preset = replace(preset, student_size=a.size)
     summary = run(a.out, quick=a.quick, seeds=a.seeds, seed=a.seed, preset=preset)
     print(f"wrote {Path(a.out) / 'report.md'} and {Path(a.out) / 'summary.json'} in {summary['wall_s']:.0f}s")
     for arm in ARMS:
@@ -339,8 +342,8 @@ def real_cli(a) -> int:
     p = demo_real.load_preset(a.config, demo_real.PRESETS["quick" if a.quick else "default"])
     over = {"student": a.student, "threads": a.threads, "workers": a.workers}
     p = replace(p, **{k: v for k, v in over.items() if v is not None})
-    if a.train_styles is not None:
-        raise SystemExit("--train-styles applies to the embedded demo only")
+    if a.train_styles is not None or a.size is not None:
+        raise SystemExit("--train-styles and --size apply to the embedded demo only")
     summary = demo_real.run(a.out, quick=a.quick, seeds=a.seeds, seed=a.seed, preset=p, resume=a.resume)
     print(f"wrote {Path(a.out) / 'report.md'} and {Path(a.out) / 'summary.json'} in {summary['wall_s']:.0f}s")
     for arm, x in summary["arms"].items():

@@ -49,6 +49,10 @@ class RealPreset:
     student: str = "smollm2-135m"
     n_train: int = 1000
     n_eval: int = 80  # each of the three styles asks the same problems
+    # The embedded task's kinds and prompt styles this demo was measured on (the `slots` kind and the `notation`
+    # style came later, for the embedded demo).
+    kinds: tuple[str, ...] = ("chain", "equation", "word")
+    styles: tuple[str, ...] = ("paraphrase", "format", "distract")
     related: str = "../shared/data/gsm8k/test.jsonl"  # a benchmark of another source (first n_related rows)
     n_related: int = 80
     compress_method: str = "verified"  # the default compressor
@@ -108,8 +112,9 @@ def load_preset(path: str | None, base: RealPreset) -> RealPreset:
     bad = sorted(set(data) - known)
     if bad:
         raise SystemExit(f"{path}: unknown field(s) {bad}; known: {sorted(known)}")
-    if "extra_methods" in data:
-        data["extra_methods"] = tuple(data["extra_methods"] or ())
+    for key in ("extra_methods", "kinds", "styles"):
+        if key in data:
+            data[key] = tuple(data[key] or ())
     return replace(base, **data)
 
 
@@ -148,8 +153,11 @@ def prepare_data(p: RealPreset, out: Path, seed: int) -> dict:
     from rldistill.tasks.synth import synth
 
     data = out / "data"
-    synth(data, seed=seed, n_train=p.n_train, n_eval=p.n_eval, n_ood=0)
+    synth(data, seed=seed, n_train=p.n_train, n_eval=p.n_eval, n_ood=0, kinds=p.kinds)
     (data / "ood.jsonl").unlink()  # not a suite here: length generalisation is the embedded demo's question
+    for f in (data / "styles").glob("*.jsonl"):
+        if f.stem not in p.styles:
+            f.unlink()
     write_jsonl(related_rows(p), data / "related.jsonl")
     student = _student(p, out)
     train = load_traces(str(data / "train.jsonl"))

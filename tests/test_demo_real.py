@@ -50,6 +50,8 @@ def test_quick_run_writes_every_artefact(quick_run):
               "data/related.jsonl", "sft_data/reference_sft.jsonl", "sft_data/compress_stats.json"):
         assert (out / f).exists(), f
     assert sorted(p.stem for p in (out / "data" / "styles").glob("*.jsonl")) == ["distract", "format", "paraphrase"]
+    kinds = {json.loads(line)["kind"] for line in (out / "data" / "train.jsonl").read_text().splitlines()}
+    assert kinds == {"chain", "equation", "word"}  # the kinds it was measured on, not the embedded demo's slots
     for arm in ARMS:
         assert (out / "models" / arm / "config.json").exists(), arm
         assert (out / "eval" / "generations" / arm / "related.jsonl").exists(), arm
