@@ -1,7 +1,7 @@
 """The embedded end-to-end demo: does compressed-trace SFT + GRPO transfer better than imitation?
 
-    rldistill demo --out runs/demo              # about 10 minutes on 2 idle CPU cores
-    rldistill demo --out runs/demo --quick      # the whole path in about 3 minutes; numbers mean nothing
+    rldistill demo --out runs/demo              # 9 minutes on 2 idle CPU cores (measured)
+    rldistill demo --out runs/demo --quick      # the whole path in about a minute; numbers mean nothing
     rldistill demo --out runs/demo --seeds 3    # the arms three times, with the spread
 
 From nothing: ``synth`` (the embedded task, by default its ``slots`` kind: operations in fixed-width cells,
@@ -16,7 +16,7 @@ paragraph written from the numbers; ``rldistill.demo_report``), ``DIR/summary.js
 stage outputs.
 
 Why this task: a compact trace of it reads each step's operation at the same distance back (a line ``4+3=7`` is
-as many tokens as a cell), so the procedure learned on 2-4 steps is the one 6-7 steps need; a trace with
+as many tokens as a cell), so the procedure learned on 2-5 steps is the one 7-8 steps need; a trace with
 sentences of varying length between its computations does not have that property. The probes that chose it are
 in ``docs/embedded_transfer_probes.md``.
 

@@ -61,16 +61,20 @@ def summary_paragraph(arms: dict, claim: dict, comparisons: dict, plan: dict, n_
         return "–" if x is None else f"{100 * x:.1f}%"
 
     ci = comparisons.get("compressed_sft_grpo - verbose_sft", {}).get("ood")
-    ci_txt = f" (95% paired-bootstrap CI {100 * ci['low']:+.1f} to {100 * ci['high']:+.1f} points)" if ci else ""
+    ci_txt = "" if not ci else (
+        f" (95% paired-bootstrap CI {100 * ci['low']:+.1f} to {100 * ci['high']:+.1f} points)" if n_seeds == 1 else
+        f" (on the first seed's problems {100 * ci['diff']:+.1f}, 95% paired-bootstrap CI {100 * ci['low']:+.1f} to "
+        f"{100 * ci['high']:+.1f})")
     held = [k for k in ("ood_gain_ge_10", "worst_style_gain_ge_10", "tokens_le_35pct", "answer_only_worst") if claim[k]]
     verdict = ("The expected result holds on every criterion." if len(held) == 4 else
                f"The expected result holds on {len(held)} of 4 criteria ({', '.join(held) or 'none'}).")
-    seeds = (f" Accuracies are means over {n_seeds} training seeds (std in the table, per seed below); the "
-             "interval is from the first seed's problems." if n_seeds > 1 else " One seed.")
+    seeds = (f" Accuracies are means over {n_seeds} training seeds (std in the table, per seed below)."
+             if n_seeds > 1 else " One seed.")
     sweep = sorted(SFT_ARMS, key=lambda k: -(arms[k]["ood"]["accuracy"] or 0))
     ranking = " > ".join(f"{k} {pct(arms[k]['ood']['accuracy'])}" for k in sweep)
     gates = [f"{arm} {'trained' if g['passed'] else 'skipped'} (pass@{g['k']} {100 * g['pass_at_k']:.0f}%)"
              for arm in GRPO_FROM if (g := (plan.get(arm, {}).get("log") or {}).get("gate"))]
+    gate_txt = f" (RL gates{', first seed' if n_seeds > 1 else ''}: " + "; ".join(gates) + ")" if gates else ""
     return (
         f"At equal SFT training tokens, compressed-trace SFT followed by GRPO reached {pct(c['ood']['accuracy'])} "
         f"greedy accuracy on the longer `ood` problems against {pct(v['ood']['accuracy'])} for verbose-trace SFT, "
@@ -80,7 +84,7 @@ def summary_paragraph(arms: dict, claim: dict, comparisons: dict, plan: dict, n_
         f"{v['eval']['mean_tokens']:.0f} ({100 * (claim['token_ratio'] or float('nan')):.0f}% of the verbose model's). "
         f"Compressed SFT alone reached {pct(cs['ood']['accuracy'])} on `ood` (GRPO changed it by "
         f"{100 * (c['ood']['accuracy'] - cs['ood']['accuracy']):+.1f} points); GRPO from the verbose model reached "
-        f"{pct(vg['ood']['accuracy'])}{' (RL gates: ' + '; '.join(gates) + ')' if gates else ''}. "
+        f"{pct(vg['ood']['accuracy'])}{gate_txt}. "
         f"Across the granularities at equal tokens, `ood` accuracy ranks "
         f"{ranking}. "
         f"Answer-only SFT reached {pct(a['eval']['accuracy'])} on `eval` and "

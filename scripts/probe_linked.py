@@ -68,13 +68,67 @@ def problem(rng: random.Random, n: int, definitions: int | tuple[int, int]) -> d
             "kind": "linked", "n_steps": n}
 
 
-def write_splits(out: Path, definitions: int | tuple[int, int], n_train: int = 2000, n_eval: int = 200) -> None:
+def _edge(rng: random.Random, a: int, c: int) -> tuple[str, int]:
+    if a >= 1 and c > a and c % a == 0 and 2 <= c // a <= 5 and rng.random() < 0.5:
+        return "*", c // a
+    return ("+", c - a) if c > a else ("-", a - c)
+
+
+def rules_problem(rng: random.Random, n: int, quote: bool = False) -> dict:
+    """Values 0-9 each have one rule (``7: -5.`` or ``6: stop.``); the chain from the start value visits ``n + 1``
+    distinct values. The key of every lookup is the running value itself."""
+    path = rng.sample(range(10), n + 1)
+    rules = {}
+    for a, c in zip(path, path[1:]):
+        rules[a] = _edge(rng, a, c)
+    rules[path[-1]] = None
+    for v in range(10):
+        if v not in rules:
+            rules[v] = None if rng.random() < 0.3 else _edge(rng, v, rng.choice([w for w in range(10) if w != v]))
+    text = lambda v: f"{v}: stop." if rules[v] is None else f"{v}: {rules[v][0]}{rules[v][1]}."  # noqa: E731
+    order = list(range(10))
+    rng.shuffle(order)
+    lines = []
+    for a, c in zip(path, path[1:]):
+        op, b = rules[a]
+        lines.append((f"{text(a)} " if quote else "") + f"{a}{op}{b}={c}")
+    prompt = (f"Question: Start at {path[0]}. Rules: " + " ".join(text(v) for v in order)
+              + " What is the value at the end? Put the final answer in \\boxed{}.\nAnswer:")
+    return {"prompt": prompt, "completion": " " + "\n".join(lines) + f"\n\\boxed{{{path[-1]}}}",
+            "answer": str(path[-1]), "kind": "rules", "n_steps": n}
+
+
+def slots_problem(rng: random.Random, n: int, width: int = 8) -> dict:
+    """A chain of ``n`` operations written in ``width`` fixed-width slots (unused ones ``(--)``), the instruction
+    before them: every compact line ``4+3=7`` is as many tokens as a slot ``(+3),``, so each step reads its
+    operation at the same distance, whatever the step."""
+    from rldistill.tasks import Knobs
+    from rldistill.tasks.kinds import _random_ops
+
+    start = rng.randint(1, Knobs().operand_max)
+    ops = _random_ops(rng, start, n, Knobs())
+    slots = [f"({op}{b})" for op, b, _ in ops] + ["(--)"] * (width - n)
+    lines, v = [], start
+    for op, b, c in ops:
+        lines.append(f"{v}{op}{b}={c}")
+        v = c
+    prompt = (f"Question: Put the final answer in \\boxed{{}}. Start with {start} and apply in order: "
+              + ", ".join(slots) + ".\nAnswer:")
+    return {"prompt": prompt, "completion": " " + "\n".join(lines) + f"\n\\boxed{{{v}}}", "answer": str(v),
+            "kind": "slots", "n_steps": n}
+
+
+def write_splits(out: Path, definitions: int | tuple[int, int], n_train: int = 2000, n_eval: int = 200,
+                 task: str = "linked", ood: tuple[int, int] = (5, 6)) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for split, seed, n, steps in [("train", 1, n_train, (2, 4)), ("eval", 2, n_eval, (2, 4)), ("ood", 3, n_eval, (5, 6))]:
+    for split, seed, n, steps in [("train", 1, n_train, (2, 4)), ("eval", 2, n_eval, (2, 4)), ("ood", 3, n_eval, ood)]:
         rng = random.Random(seed)
         with open(out / f"{split}.jsonl", "w") as f:
             for _ in range(n):
-                f.write(json.dumps(problem(rng, rng.randint(*steps), definitions)) + "\n")
+                k = rng.randint(*steps)
+                row = (problem(rng, k, definitions) if task == "linked" else slots_problem(rng, k) if task == "slots"
+                       else rules_problem(rng, k, task == "rules-quote"))
+                f.write(json.dumps(row) + "\n")
 
 
 def generations(model, tok, rows: list[dict], k: int = 1, batch: int = 40) -> list[list[str]]:
@@ -119,6 +173,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--definitions", default="0",
                     help="definitions per prompt, unused ones included (0: only the chain); A-B: drawn per problem")
+    ap.add_argument("--task", default="linked", choices=["linked", "rules", "rules-quote", "slots"])
     ap.add_argument("--nope", action="store_true", help="a student without positional information")
     ap.add_argument("--size", default="tiny", help="the student's size (rldistill.student.SIZES)")
     ap.add_argument("--steps", type=int, default=3000)
@@ -145,7 +200,8 @@ def main(argv=None) -> int:
         model = AutoModelForCausalLM.from_pretrained(out / "trained")
         return score(model, tok, load, a.pass_k)
     lo, _, hi = a.definitions.partition("-")
-    write_splits(out, (int(lo), int(hi)) if hi else int(lo), n_train=a.train)
+    write_splits(out, (int(lo), int(hi)) if hi else int(lo), n_train=a.train, task=a.task,
+                 ood=(5, 6) if a.task == "linked" else (5, 7))
     build_student(out / "student", a.size, out, 0)
     tok = AutoTokenizer.from_pretrained(out / "student")
     model = AutoModelForCausalLM.from_pretrained(out / "student")
