@@ -298,7 +298,7 @@ def run(out: str | Path, quick: bool = False, seeds: int = 1, seed: int = 0, pre
 def cli(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rldistill demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="runs/demo", help="output folder")
-    ap.add_argument("--quick", action="store_true", help="small sizes: the whole path in about 3 minutes")
+    ap.add_argument("--quick", action="store_true", help="small sizes: the whole path in about a minute")
     ap.add_argument("--seeds", type=int, default=1, help="repeat the training arms with this many seeds")
     ap.add_argument("--seed", type=int, default=0, help="the first seed (data, student, training)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per worker process (default 1)")
