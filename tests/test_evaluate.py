@@ -266,7 +266,7 @@ def test_eval_cli_on_the_embedded_student_and_suites(tmp_path, monkeypatch):
     assert rc == 0
     res = json.loads((out / "eval.json").read_text())
     suites = res["models"]["s"]["suites"]
-    assert set(suites) == {"eval", "ood", "styles/distract", "styles/format", "styles/paraphrase"}
+    assert set(suites) == {"eval", "ood", "styles/distract", "styles/format", "styles/notation", "styles/paraphrase"}
     assert suites["eval"]["n"] == 4 and suites["eval"]["mean_tokens"] <= 8
     assert set(suites["eval"]["budgets"]) == {"2", "4"} and suites["ood"]["budgets"] == {}
     assert set(suites["eval"]["pass@k"]) == {"1", "2"}
