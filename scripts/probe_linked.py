@@ -3,6 +3,12 @@
     python scripts/probe_linked.py --out runs/linked --definitions 0 --steps 3000    # prompts hold only the chain
     python scripts/probe_linked.py --out runs/linked7 --definitions 7 --steps 3000   # every prompt holds 7 definitions
     python scripts/probe_linked.py --out runs/linkedmix --definitions 0-7 --nope      # 0-7 at random; no positions
+    python scripts/probe_linked.py --out runs/p18/rules --task rules --steps 2000 --train 16000   # the value is the key
+    python scripts/probe_linked.py --out runs/p18/slots --task slots --steps 1500 --train 12000   # nothing to look up
+
+``--task rules`` (``rules_problem``): one rule per value 0-9 (``7: -5.``), the running value is every lookup's key;
+``rules-quote`` also quotes each rule in the trace. ``--task slots`` (``slots_problem``): the operations in eight
+fixed-width cells, the ``slots`` kind's design before it entered the registry (with ``(--)`` for an empty cell).
 
 A problem is a linked list of operations whose definitions are shuffled in the prompt::
 
