@@ -136,6 +136,10 @@ def prepare_data(p: Preset, out: Path, seed: int) -> dict:
     if prime:  # appended to the SFT problems (their ids say so); ood stays longer than all of them
         rows = read_jsonl(data / "train.jsonl") + rows_for(prime, seed, "prime", mix=p.train_styles)
         write_jsonl(rows, data / "train.jsonl")
+        manifest = json.loads((data / "synth.json").read_text())
+        manifest["counts"]["train"] = len(rows)
+        manifest["primed"] = {"n": len(prime), "steps": list(p.prime_steps)}
+        (data / "synth.json").write_text(json.dumps(manifest, indent=2) + "\n")
     student = build_student(out / "student", size=p.student_size, data_dir=data, seed=seed)
     train = load_traces(str(data / "train.jsonl"))
     arms, stats = {}, {}

@@ -105,23 +105,15 @@ def rules_problem(rng: random.Random, n: int, quote: bool = False) -> dict:
 
 
 def slots_problem(rng: random.Random, n: int, width: int = 8) -> dict:
-    """A chain of ``n`` operations written in ``width`` fixed-width slots (unused ones ``(--)``), the instruction
-    before them: every compact line ``4+3=7`` is as many tokens as a slot ``(+3),``, so each step reads its
-    operation at the same distance, whatever the step."""
-    from rldistill.tasks import Knobs
-    from rldistill.tasks.kinds import _random_ops
+    """The ``slots`` kind's problem (``width`` cells), asked in the plain style, its compact trace as the target,
+    an empty cell written ``(--)`` as when this probe chose the kind (the kind now writes ``(..)``)."""
+    from rldistill.tasks import Knobs, get_kind
+    from rldistill.tasks.styles import STYLES
 
-    start = rng.randint(1, Knobs().operand_max)
-    ops = _random_ops(rng, start, n, Knobs())
-    slots = [f"({op}{b})" for op, b, _ in ops] + ["(--)"] * (width - n)
-    lines, v = [], start
-    for op, b, c in ops:
-        lines.append(f"{v}{op}{b}={c}")
-        v = c
-    prompt = (f"Question: Put the final answer in \\boxed{{}}. Start with {start} and apply in order: "
-              + ", ".join(slots) + ".\nAnswer:")
-    return {"prompt": prompt, "completion": " " + "\n".join(lines) + f"\n\\boxed{{{v}}}", "answer": str(v),
-            "kind": "slots", "n_steps": n}
+    p = get_kind("slots")(rng, n, Knobs(slots=width))
+    lines = "\n".join(str(step) for step in p.steps)
+    return {"prompt": STYLES["plain"](p, rng)[0].replace("(..)", "(--)"),
+            "completion": f" {lines}\n\\boxed{{{p.answer}}}", "answer": str(p.answer), "kind": "slots", "n_steps": n}
 
 
 def write_splits(out: Path, definitions: int | tuple[int, int], n_train: int = 2000, n_eval: int = 200,

@@ -85,6 +85,10 @@ def test_quick_demo_grpo_ran_behind_its_gate_on_longer_problems(quick_run):
     rl = [json.loads(line) for line in (out / "rl_data" / "rl.jsonl").read_text().splitlines()]
     p = demo.PRESETS["quick"]
     assert {r["n_steps"] for r in rl} == set(range(p.rl_steps[0], p.rl_steps[1] + 1))
+    train = [json.loads(line) for line in (out / "data" / "train.jsonl").read_text().splitlines()]
+    manifest = json.loads((out / "data" / "synth.json").read_text())
+    assert manifest["counts"]["train"] == len(train) and manifest["primed"]["n"] == p.n_prime
+    assert sum(r["id"].startswith("prime-") and r["n_steps"] == p.prime_steps[0] for r in train) == p.n_prime
     assert p.steps[1] < p.rl_steps[0] and p.rl_steps[1] < p.ood_steps[0]
     for arm in demo.GRPO_FROM:
         gate = plan[arm]["log"]["gate"]

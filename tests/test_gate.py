@@ -4,36 +4,42 @@ import json
 
 import pytest
 
-from rldistill import demo_jobs, gate, generation, models
+from rldistill import demo_jobs, gate, generation
 
 ROWS = [{"prompt": "Q0", "answer": "3"}, {"prompt": "Q1", "answer": "4"}, {"prompt": "Q2", "answer": "5"}]
 SAMPLES = [["\\boxed{1}", "\\boxed{2}"], ["\\boxed{9}", "so \\boxed{4}"], ["\\boxed{5}", "\\boxed{5}"]]
 
 
-class _Tok:
-    def decode(self, ids, skip_special_tokens=True):
-        return ids  # the fake generation hands back text
+class _FakeGenerator:
+    """Stands in for ``rldistill.generation.Generator``: hands back fixed texts as if they were token ids."""
+
+    calls: list = []
+
+    def __init__(self, path, **kw):
+        self.tok = None
+
+    def decode(self, ids):
+        return ids
+
+    def __call__(self, pids, **kw):
+        _FakeGenerator.calls.append(kw)
+        return [[(text, True) for text in SAMPLES[int(p[1])][: kw["n"]]] for p in pids]
 
 
 @pytest.fixture
 def fake_generation(monkeypatch):
-    monkeypatch.setattr(models, "load_tokenizer", lambda path: _Tok())
-    monkeypatch.setattr(models, "load_model", lambda path: None)
-    monkeypatch.setattr(generation, "prompt_ids", lambda tok, prompt, chat=None: prompt)
-    calls = []
+    from rldistill import evaluate
 
-    def fake(model, tok, prompts, **kw):
-        calls.append(kw)
-        return [[(text, True) for text in SAMPLES[int(p[1])][: kw["n"]]] for p in prompts]
-
-    monkeypatch.setattr(generation, "stream_generate", fake)
-    return calls
+    monkeypatch.setattr(generation, "Generator", _FakeGenerator)
+    monkeypatch.setattr(evaluate, "prompt_ids", lambda tok, prompt, chat=None: prompt)
+    _FakeGenerator.calls = []
+    return _FakeGenerator.calls
 
 
 def test_pass_at_k_counts_problems_with_at_least_one_correct_sample(fake_generation):
     r = gate.pass_at_k("unused", ROWS, k=2, n=3)
     assert r["solved"] == 2 and r["pass_at_k"] == pytest.approx(2 / 3) and r["mean_correct"] == pytest.approx(3 / 6)
-    assert fake_generation[0]["temperature"] == 1.0 and fake_generation[0]["n"] == 2  # sampled, k per problem
+    assert any(c["temperature"] == 1.0 and c["n"] == 2 for c in fake_generation)  # sampled, k per problem
 
 
 def test_pass_at_k_of_a_model_that_never_answers_right_is_zero(fake_generation):
